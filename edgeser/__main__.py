@@ -1,0 +1,3 @@
+from edgeser.cli import main
+
+main()
