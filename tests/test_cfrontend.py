@@ -1,0 +1,141 @@
+"""The C99 reference frontend: built with the system compiler, bit-exact with NumPy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from edgeser import Frontend, FrontendConfig
+from tests.conftest import speech_like
+
+
+def signal_suite() -> dict[str, np.ndarray]:
+    """Named int16 test signals: silence, full scale, square waves, clipping, noise, speech."""
+    rng = np.random.default_rng(11)
+    n = 16000
+    t = np.arange(n)
+    sine = np.sin(2 * np.pi * 440 * t / 16000)
+    return {
+        "silence": np.zeros(n, np.int16),
+        "full_scale_positive": np.full(n, 32767, np.int16),
+        "full_scale_negative": np.full(n, -32768, np.int16),
+        "full_scale_square_100hz": np.where((t // 80) % 2, 32767, -32768).astype(np.int16),
+        "square_1khz_minus_20db": np.where((t // 8) % 2, 3277, -3277).astype(np.int16),
+        "clipped_sine": np.clip(np.round(sine * 80000), -32768, 32767).astype(np.int16),
+        "white_noise_full": rng.integers(-32768, 32768, n).astype(np.int16),
+        "white_noise_minus_60db": np.round(rng.standard_normal(n) * 33).astype(np.int16),
+        "one_lsb_noise": rng.integers(-1, 2, n).astype(np.int16),
+        "impulses": np.where(t % 997 == 0, 32767, 0).astype(np.int16),
+        "speech_like_loud": speech_like(1.0, level=0.99),
+        "speech_like_quiet": speech_like(1.0, seed=3, level=0.002),
+    }
+
+
+@pytest.fixture(scope="module")
+def c_frontend(c_frontend_library):
+    from firmware_bridge.cfrontend import CFrontend
+
+    return CFrontend()
+
+
+@pytest.mark.parametrize("name", sorted(signal_suite()))
+def test_bit_exact_on_signal_suite(c_frontend, name):
+    pcm = signal_suite()[name]
+    assert np.array_equal(c_frontend.compute(pcm), Frontend().compute(pcm))
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays(np.int16, st.integers(0, 4000)), st.lists(st.integers(1, 900), min_size=1, max_size=20))
+def test_bit_exact_random_pcm_and_chunking(c_frontend, pcm, sizes):
+    expected = Frontend().compute(pcm)
+    assert np.array_equal(c_frontend.compute(pcm), expected)
+    c_frontend.reset()
+    parts, i, k = [], 0, 0
+    while i < pcm.size:
+        parts.append(c_frontend.process(pcm[i : i + sizes[k % len(sizes)]]))
+        i, k = i + sizes[k % len(sizes)], k + 1
+    got = np.concatenate(parts) if parts else np.zeros((0, 40), np.int16)
+    assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [FrontendConfig(hop_samples=100, num_bands=64, lower_hz=20),
+     FrontendConfig(sample_rate=8000, window_samples=200, hop_samples=80, fft_size=256,
+                    num_bands=23, upper_hz=3800),
+     FrontendConfig(window_samples=64, hop_samples=64, fft_size=64, num_bands=8)],
+)
+def test_bit_exact_other_configs(c_frontend_library, cfg):
+    from firmware_bridge.cfrontend import CFrontend
+
+    pcm = speech_like(0.5, rate=cfg.sample_rate, seed=5)
+    assert np.array_equal(CFrontend(cfg).compute(pcm), Frontend(cfg).compute(pcm))
+
+
+@pytest.mark.corpus
+def test_bit_exact_on_corpus_clips(c_frontend, corpus_root):
+    """Every EMO-DB clip and every fourth RAVDESS clip (benchmarks/frontend_accuracy.py
+    checks them all)."""
+    from edgeser.audio import load_pcm16
+    from edgeser.datasets import read_emodb, read_ravdess
+
+    clips = read_emodb(corpus_root / "emodb") + read_ravdess(corpus_root / "ravdess")[::4]
+    assert len(clips) >= 700
+    fe = Frontend()
+    frames = 0
+    for clip in clips:
+        pcm = load_pcm16(clip.path)
+        ours = fe.compute(pcm)
+        assert np.array_equal(c_frontend.compute(pcm), ours), clip.path
+        frames += ours.shape[0]
+    assert frames > 150_000
+
+
+def _sanitizer_flags(tmp_path) -> list[str]:
+    probe = tmp_path / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+    result = subprocess.run(["cc", *flags, str(probe), "-o", str(tmp_path / "probe")],
+                            capture_output=True)
+    return flags if result.returncode == 0 else []
+
+
+def test_standalone_program_under_sanitizers(tmp_path):
+    """The frontend, generated tables and a streaming driver compile as a standalone C99
+    program (-Wall -Wextra -Werror -pedantic, ASan + UBSan where available) and agree."""
+    from firmware_bridge.cfrontend import SOURCE_DIR, sources
+    from firmware_bridge.tables import c_tables_header, c_tables_source
+
+    assert shutil.which("cc"), "the tests need the system C compiler (cc)"
+    (tmp_path / "ef_default_tables.c").write_text(c_tables_source(FrontendConfig()))
+    (tmp_path / "ef_default_tables.h").write_text(c_tables_header())
+    driver = SOURCE_DIR.parent.parent / "tests" / "c" / "frontend_pipe.c"
+    exe = tmp_path / "frontend_pipe"
+    cmd = ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g",
+           *_sanitizer_flags(tmp_path), f"-I{SOURCE_DIR}", f"-I{tmp_path}", "-o", str(exe),
+           str(driver), str(tmp_path / "ef_default_tables.c"), *map(str, sources())]
+    subprocess.run(cmd, check=True, capture_output=True)
+    pcm = np.concatenate([signal_suite()[k] for k in sorted(signal_suite())])
+    expected = Frontend().compute(pcm)
+    for chunk in ("1", "160", "4096"):
+        result = subprocess.run([str(exe), chunk], input=pcm.tobytes(), capture_output=True,
+                                check=True)
+        got = np.frombuffer(result.stdout, dtype=np.int16).reshape(-1, 40)
+        assert np.array_equal(got, expected)
+        assert result.stderr == b""
+
+
+def test_config_rejected_by_c_side(c_frontend_library):
+    import ctypes
+
+    from firmware_bridge.cfrontend import _Config
+
+    bad = _Config(16000, 400, 160, 500, 40, 32)
+    state = (ctypes.c_uint8 * c_frontend_library.ef_frontend_state_size())()
+    assert c_frontend_library.ef_frontend_init(ctypes.addressof(state), ctypes.byref(bad), None) != 0
