@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,7 +116,7 @@ def test_standalone_program_under_sanitizers(tmp_path):
     assert shutil.which("cc"), "the tests need the system C compiler (cc)"
     (tmp_path / "ef_default_tables.c").write_text(c_tables_source(FrontendConfig()))
     (tmp_path / "ef_default_tables.h").write_text(c_tables_header())
-    driver = SOURCE_DIR.parent.parent / "tests" / "c" / "frontend_pipe.c"
+    driver = Path(__file__).resolve().parent / "c" / "frontend_pipe.c"
     exe = tmp_path / "frontend_pipe"
     cmd = ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g",
            *_sanitizer_flags(tmp_path), f"-I{SOURCE_DIR}", f"-I{tmp_path}", "-o", str(exe),
