@@ -1,7 +1,7 @@
 """Frontend accuracy on the shared corpora: bit-exactness of the C reference against the NumPy
 frontend on every clip, and faithfulness of the fixed-point log-Mel to a float64 reference.
 
-    python benchmarks/frontend_accuracy.py [--data DIR] [--out benchmarks/results/frontend_accuracy.json]
+    python benchmarks/frontend_accuracy.py [--data DIR] [--out FILE.json]
 
 Faithfulness: |fixed - float| in dB over the (frame, band) bins within 60 dB of each clip's
 peak bin; the float reference uses the same int16 PCM, periodic Hann window, |rfft|**2 and the
@@ -37,8 +37,15 @@ def mel_weights(cfg: FrontendConfig) -> tuple[np.ndarray, str]:
     try:
         import librosa
 
-        w = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.fft_size, n_mels=cfg.num_bands,
-                                fmin=cfg.lower_hz, fmax=cfg.upper_hz, htk=True, norm=None)
+        w = librosa.filters.mel(
+            sr=cfg.sample_rate,
+            n_fft=cfg.fft_size,
+            n_mels=cfg.num_bands,
+            fmin=cfg.lower_hz,
+            fmax=cfg.upper_hz,
+            htk=True,
+            norm=None,
+        )
         return w.astype(np.float64), f"librosa {librosa.__version__} (htk=True, norm=None)"
     except ImportError:
         tables = filterbank.filterbank_tables(cfg)
@@ -47,7 +54,9 @@ def mel_weights(cfg: FrontendConfig) -> tuple[np.ndarray, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="corpora folder (default: EDGESER_DATA or ../shared/data)")
+    parser.add_argument(
+        "--data", default=None, help="corpora folder (default: EDGESER_DATA or ../shared/data)"
+    )
     parser.add_argument("--out", default="benchmarks/results/frontend_accuracy.json")
     parser.add_argument("--no-c", action="store_true", help="skip the C bit-exactness check")
     args = parser.parse_args(argv)
@@ -69,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     for clip in clips:
         pcm = load_pcm16(clip.path)
         ours = fe.compute(pcm)
-        stats = per_corpus.setdefault(clip.corpus, {"clips": 0, "frames": 0, "bit_exact_clips": 0,
-                                                   "errors": []})
+        stats = per_corpus.setdefault(
+            clip.corpus, {"clips": 0, "frames": 0, "bit_exact_clips": 0, "errors": []}
+        )
         stats["clips"] += 1
         stats["frames"] += ours.shape[0]
         if cfe is not None and np.array_equal(cfe.compute(pcm), ours):
@@ -82,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/frontend_accuracy.py",
         "frontend_config": cfg.to_dict(),
         "float_reference_weights": weights_from,
-        "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                    "cpu": platform.processor() or platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "cpu": platform.processor() or platform.machine(),
+        },
         "seconds": round(time.time() - start, 1),
         "corpora": {},
     }
@@ -95,12 +108,19 @@ def main(argv: list[str] | None = None) -> int:
             **stats,
             "c_checked": cfe is not None,
             "bins_compared": int(errs.size),
-            "abs_error_db": {"p50": float(np.percentile(errs, 50)), "p99": float(np.percentile(errs, 99)),
-                             "p99.9": float(np.percentile(errs, 99.9)), "max": float(errs.max())},
+            "abs_error_db": {
+                "p50": float(np.percentile(errs, 50)),
+                "p99": float(np.percentile(errs, 99)),
+                "p99.9": float(np.percentile(errs, 99.9)),
+                "max": float(errs.max()),
+            },
         }
     errs = np.concatenate(all_errors)
-    report["all"] = {"bins_compared": int(errs.size), "p99_abs_error_db": float(np.percentile(errs, 99)),
-                     "max_abs_error_db": float(errs.max())}
+    report["all"] = {
+        "bins_compared": int(errs.size),
+        "p99_abs_error_db": float(np.percentile(errs, 99)),
+        "max_abs_error_db": float(errs.max()),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

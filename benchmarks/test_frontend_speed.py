@@ -46,8 +46,19 @@ def test_librosa_float_logmel(benchmark):
 
     def run():
         mel = librosa.feature.melspectrogram(
-            y=x, sr=16000, n_fft=512, win_length=400, hop_length=160, window="hann",
-            center=False, power=2.0, n_mels=40, fmin=60.0, fmax=8000.0, htk=True, norm=None,
+            y=x,
+            sr=16000,
+            n_fft=512,
+            win_length=400,
+            hop_length=160,
+            window="hann",
+            center=False,
+            power=2.0,
+            n_mels=40,
+            fmin=60.0,
+            fmax=8000.0,
+            htk=True,
+            norm=None,
         )
         return librosa.power_to_db(mel)
 
@@ -68,8 +79,15 @@ def test_tflite_micro_audio_microfrontend(benchmark):
 
     def run():
         return frontend_op.audio_microfrontend(
-            audio, sample_rate=16000, window_size=25, window_step=10, num_channels=40,
-            upper_band_limit=7999.0, lower_band_limit=60.0, out_scale=1, out_type=tf.uint16,
+            audio,
+            sample_rate=16000,
+            window_size=25,
+            window_step=10,
+            num_channels=40,
+            upper_band_limit=7999.0,
+            lower_band_limit=60.0,
+            out_scale=1,
+            out_type=tf.uint16,
         ).numpy()
 
     out = benchmark(run)

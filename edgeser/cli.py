@@ -22,7 +22,7 @@ class InputError(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+    def show(self, file=None) -> None:
         click.echo(f"edgeser: error: {self.format_message()}", err=True)
 
 
@@ -49,7 +49,9 @@ def _load_config(path: str | None) -> FrontendConfig:
 
 @main.command()
 @click.argument("wav", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the int16 frames (.npy).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write the int16 frames (.npy)."
+)
 @click.option(
     "--engine",
     type=click.Choice(["numpy", "c"]),
@@ -57,7 +59,9 @@ def _load_config(path: str | None) -> FrontendConfig:
     show_default=True,
     help="numpy: the runtime's frontend; c: the C99 firmware reference (built with cc).",
 )
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Frontend config JSON.")
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="Frontend config JSON."
+)
 @click.option("--example", is_flag=True, help="Use the example clip that ships with edgeser.")
 def features(
     wav: str | None, output: str | None, engine: str, config_path: str | None, example: bool

@@ -125,8 +125,17 @@ class CFrontend:
         self._tables: FrontendTables = frontend_tables(self.config)  # kept alive for C
         t = self._tables
         self._c_tables = _Tables(
-            *(a.ctypes.data for a in (t.window_q15, t.twiddle_re, t.twiddle_im, t.seg_start,
-                                      t.weights_q10, t.log2_q16))
+            *(
+                a.ctypes.data
+                for a in (
+                    t.window_q15,
+                    t.twiddle_re,
+                    t.twiddle_im,
+                    t.seg_start,
+                    t.weights_q10,
+                    t.log2_q16,
+                )
+            )
         )
         self._c_config = _Config(**c_config_fields(self.config))
         self._state = np.zeros(self._lib.ef_frontend_state_size() + 16, dtype=np.uint8)

@@ -84,8 +84,14 @@ def c_tables_source(config: FrontendConfig, prefix: str = "ef_default") -> str:
         f"const ef_tables {prefix}_tables = {{\n    "
         + ",\n    ".join(
             f"{prefix}_{name}"
-            for name in ("window_q15", "twiddle_re", "twiddle_im", "seg_start", "weights_q10",
-                         "log2_q16")
+            for name in (
+                "window_q15",
+                "twiddle_re",
+                "twiddle_im",
+                "seg_start",
+                "weights_q10",
+                "log2_q16",
+            )
         )
         + "\n};\n",
     ]
@@ -96,7 +102,7 @@ def c_tables_header(prefix: str = "ef_default") -> str:
     """The header declaring what :func:`c_tables_source` defines."""
     guard = f"{prefix.upper()}_TABLES_H"
     return (
-        f"#ifndef {guard}\n#define {guard}\n\n#include \"ef_frontend.h\"\n\n"
+        f'#ifndef {guard}\n#define {guard}\n\n#include "ef_frontend.h"\n\n'
         f"extern const ef_config {prefix}_config;\nextern const ef_tables {prefix}_tables;\n\n"
         f"#endif\n"
     )

@@ -52,7 +52,9 @@ def test_bit_exact_on_signal_suite(c_frontend, name):
 
 
 @settings(max_examples=80, deadline=None)
-@given(arrays(np.int16, st.integers(0, 4000)), st.lists(st.integers(1, 900), min_size=1, max_size=20))
+@given(
+    arrays(np.int16, st.integers(0, 4000)), st.lists(st.integers(1, 900), min_size=1, max_size=20)
+)
 def test_bit_exact_random_pcm_and_chunking(c_frontend, pcm, sizes):
     expected = Frontend().compute(pcm)
     assert np.array_equal(c_frontend.compute(pcm), expected)
@@ -67,10 +69,18 @@ def test_bit_exact_random_pcm_and_chunking(c_frontend, pcm, sizes):
 
 @pytest.mark.parametrize(
     "cfg",
-    [FrontendConfig(hop_samples=100, num_bands=64, lower_hz=20),
-     FrontendConfig(sample_rate=8000, window_samples=200, hop_samples=80, fft_size=256,
-                    num_bands=23, upper_hz=3800),
-     FrontendConfig(window_samples=64, hop_samples=64, fft_size=64, num_bands=8)],
+    [
+        FrontendConfig(hop_samples=100, num_bands=64, lower_hz=20),
+        FrontendConfig(
+            sample_rate=8000,
+            window_samples=200,
+            hop_samples=80,
+            fft_size=256,
+            num_bands=23,
+            upper_hz=3800,
+        ),
+        FrontendConfig(window_samples=64, hop_samples=64, fft_size=64, num_bands=8),
+    ],
 )
 def test_bit_exact_other_configs(c_frontend_library, cfg):
     from firmware_bridge.cfrontend import CFrontend
@@ -102,8 +112,9 @@ def _sanitizer_flags(tmp_path) -> list[str]:
     probe = tmp_path / "probe.c"
     probe.write_text("int main(void) { return 0; }\n")
     flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    result = subprocess.run(["cc", *flags, str(probe), "-o", str(tmp_path / "probe")],
-                            capture_output=True)
+    result = subprocess.run(
+        ["cc", *flags, str(probe), "-o", str(tmp_path / "probe")], capture_output=True
+    )
     return flags if result.returncode == 0 else []
 
 
@@ -118,15 +129,31 @@ def test_standalone_program_under_sanitizers(tmp_path):
     (tmp_path / "ef_default_tables.h").write_text(c_tables_header())
     driver = Path(__file__).resolve().parent / "c" / "frontend_pipe.c"
     exe = tmp_path / "frontend_pipe"
-    cmd = ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g",
-           *_sanitizer_flags(tmp_path), f"-I{SOURCE_DIR}", f"-I{tmp_path}", "-o", str(exe),
-           str(driver), str(tmp_path / "ef_default_tables.c"), *map(str, sources())]
+    cmd = [
+        "cc",
+        "-std=c99",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        "-O1",
+        "-g",
+        *_sanitizer_flags(tmp_path),
+        f"-I{SOURCE_DIR}",
+        f"-I{tmp_path}",
+        "-o",
+        str(exe),
+        str(driver),
+        str(tmp_path / "ef_default_tables.c"),
+        *map(str, sources()),
+    ]
     subprocess.run(cmd, check=True, capture_output=True)
     pcm = np.concatenate([signal_suite()[k] for k in sorted(signal_suite())])
     expected = Frontend().compute(pcm)
     for chunk in ("1", "160", "4096"):
-        result = subprocess.run([str(exe), chunk], input=pcm.tobytes(), capture_output=True,
-                                check=True)
+        result = subprocess.run(
+            [str(exe), chunk], input=pcm.tobytes(), capture_output=True, check=True
+        )
         got = np.frombuffer(result.stdout, dtype=np.int16).reshape(-1, 40)
         assert np.array_equal(got, expected)
         assert result.stderr == b""
@@ -139,4 +166,6 @@ def test_config_rejected_by_c_side(c_frontend_library):
 
     bad = _Config(16000, 400, 160, 500, 40, 32)
     state = (ctypes.c_uint8 * c_frontend_library.ef_frontend_state_size())()
-    assert c_frontend_library.ef_frontend_init(ctypes.addressof(state), ctypes.byref(bad), None) != 0
+    assert (
+        c_frontend_library.ef_frontend_init(ctypes.addressof(state), ctypes.byref(bad), None) != 0
+    )

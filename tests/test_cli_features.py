@@ -69,7 +69,11 @@ def test_short_audio_reports_zero_frames(tmp_path):
         ("text", ["features", "{tmp}/notes.wav"], "not a RIFF/WAVE file"),
         ("empty", ["features", "{tmp}/empty.wav"], "empty"),
         (None, ["features"], "give either a WAV file or --example"),
-        ("cfg", ["features", "--example", "--config", "{tmp}/bad.json"], "unknown frontend config keys"),
+        (
+            "cfg",
+            ["features", "--example", "--config", "{tmp}/bad.json"],
+            "unknown frontend config keys",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, setup, args, message):

@@ -21,7 +21,9 @@ def reference_frames(pcm: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
     for t in range(cfg.num_frames(pcm.size)):
         frame = pcm[t * cfg.hop_samples : t * cfg.hop_samples + cfg.window_samples]
         x_w, shift = window.apply_window(frame, w)
-        energy = filterbank.band_energies_reference(spectrum.power_spectrum_reference(x_w, cfg), tables)
+        energy = filterbank.band_energies_reference(
+            spectrum.power_spectrum_reference(x_w, cfg), tables
+        )
         out.append([log_scale.log_scale_reference(e, shift) for e in energy])
     return np.array(out, dtype=np.int16).reshape(-1, cfg.num_bands)
 
@@ -34,9 +36,18 @@ def test_api_shape_and_dtype():
 
 @pytest.mark.parametrize(
     "cfg",
-    [FrontendConfig(), FrontendConfig(hop_samples=100, num_bands=64, lower_hz=20),
-     FrontendConfig(sample_rate=8000, window_samples=200, hop_samples=80, fft_size=256,
-                    num_bands=23, upper_hz=3800)],
+    [
+        FrontendConfig(),
+        FrontendConfig(hop_samples=100, num_bands=64, lower_hz=20),
+        FrontendConfig(
+            sample_rate=8000,
+            window_samples=200,
+            hop_samples=80,
+            fft_size=256,
+            num_bands=23,
+            upper_hz=3800,
+        ),
+    ],
 )
 def test_equals_integer_reference(cfg):
     pcm = speech_like(0.25, rate=cfg.sample_rate, seed=2)
@@ -49,7 +60,9 @@ def test_more_frames_than_one_block():
     fe = Frontend()
     whole = fe.compute(pcm)
     assert whole.shape[0] == 298 > 64
-    assert np.array_equal(whole[200:203], reference_frames(pcm[200 * 160 : 202 * 160 + 400], fe.config))
+    assert np.array_equal(
+        whole[200:203], reference_frames(pcm[200 * 160 : 202 * 160 + 400], fe.config)
+    )
 
 
 def test_silence_is_zero_and_full_scale_is_finite():
@@ -147,8 +160,12 @@ def faithfulness_errors(pcm: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
 
 
 def test_faithful_to_float_on_synthetic_speech():
-    errs = np.concatenate([faithfulness_errors(speech_like(2.0, seed=s, level=lv), FrontendConfig())
-                           for s, lv in ((0, 0.9), (1, 0.05), (2, 0.003))])
+    errs = np.concatenate(
+        [
+            faithfulness_errors(speech_like(2.0, seed=s, level=lv), FrontendConfig())
+            for s, lv in ((0, 0.9), (1, 0.05), (2, 0.003))
+        ]
+    )
     assert np.percentile(errs, 99) <= 0.1
 
 

@@ -53,7 +53,9 @@ def check_pcm(pcm: object, what: str = "pcm") -> np.ndarray:
     if not isinstance(pcm, np.ndarray):
         raise ValueError(f"{what} must be a 1-D numpy int16 array, got {type(pcm).__name__}")
     if pcm.dtype != np.int16:
-        hint = " (float audio: convert with edgeser.audio.to_pcm16)" if pcm.dtype.kind == "f" else ""
+        hint = (
+            " (float audio: convert with edgeser.audio.to_pcm16)" if pcm.dtype.kind == "f" else ""
+        )
         raise ValueError(f"{what} must be int16 PCM, got dtype {pcm.dtype}{hint}")
     if pcm.ndim != 1:
         raise ValueError(f"{what} must be 1-D (mono samples), got shape {pcm.shape}")

@@ -50,7 +50,9 @@ class Requantizer:
         if not (math.isfinite(scale) and scale > 0):
             raise ConfigError(f"input scale must be a positive finite number, got {scale!r}")
         if not (math.isfinite(gain) and gain > 0 and math.isfinite(offset_db)):
-            raise ConfigError(f"normalisation gain/offset must be finite, gain > 0: {gain}, {offset_db}")
+            raise ConfigError(
+                f"normalisation gain/offset must be finite, gain > 0: {gain}, {offset_db}"
+            )
         if not -128 <= int(zero_point) <= 127:
             raise ConfigError(f"int8 zero point must be in -128..127, got {zero_point}")
         real = gain / (128.0 * scale)

@@ -8,7 +8,9 @@ from edgeser.frontend import filterbank
 def test_weights_match_librosa_htk_triangles():
     librosa = pytest.importorskip("librosa")
     cfg = FrontendConfig()
-    ref = librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, fmin=60, fmax=8000, htk=True, norm=None)
+    ref = librosa.filters.mel(
+        sr=16000, n_fft=512, n_mels=40, fmin=60, fmax=8000, htk=True, norm=None
+    )
     ours = filterbank.weight_matrix(filterbank.filterbank_tables(cfg)) / 1024
     assert np.abs(ours - ref).max() <= 0.5 / 1024 + 1e-9
 

@@ -20,7 +20,9 @@ def test_edges_match_reference():
 
 @given(st.lists(st.integers(0, 2**53 - 1), min_size=1, max_size=50), st.integers(0, 14))
 def test_fast_equals_reference(values, shift):
-    assert _fast(values, [shift]).tolist() == [log_scale.log_scale_reference(v, shift) for v in values]
+    assert _fast(values, [shift]).tolist() == [
+        log_scale.log_scale_reference(v, shift) for v in values
+    ]
 
 
 @given(st.integers(2**5, 2**53 - 1), st.integers(0, 14))

@@ -4,8 +4,10 @@ import pytest
 from edgeser import ConfigError, Requantizer
 
 
-@pytest.mark.parametrize("scale, zp, offset, gain", [(0.4, -5, 0.0, 1.0), (0.05, 10, 60.0, 0.1),
-                                                     (1.0, 0, 30.0, 1.0), (0.0123, -128, 80.0, 0.02)])
+@pytest.mark.parametrize(
+    "scale, zp, offset, gain",
+    [(0.4, -5, 0.0, 1.0), (0.05, 10, 60.0, 0.1), (1.0, 0, 30.0, 1.0), (0.0123, -128, 80.0, 0.02)],
+)
 def test_matches_float_formula_within_one_step(scale, zp, offset, gain):
     rq = Requantizer.for_input(scale, zp, offset_db=offset, gain=gain)
     v = np.arange(-2000, 20000, 7, dtype=np.int16)

@@ -41,9 +41,18 @@ def _frames(cfg: FrontendConfig) -> list[np.ndarray]:
 
 @pytest.mark.parametrize(
     "cfg",
-    [FrontendConfig(), FrontendConfig(window_samples=200, hop_samples=80, fft_size=256,
-                                      sample_rate=8000, upper_hz=4000, num_bands=23),
-     FrontendConfig(window_samples=64, hop_samples=32, fft_size=64)],
+    [
+        FrontendConfig(),
+        FrontendConfig(
+            window_samples=200,
+            hop_samples=80,
+            fft_size=256,
+            sample_rate=8000,
+            upper_hz=4000,
+            num_bands=23,
+        ),
+        FrontendConfig(window_samples=64, hop_samples=32, fft_size=64),
+    ],
 )
 def test_fast_path_equals_integer_reference(cfg):
     frames_w = _frames(cfg)

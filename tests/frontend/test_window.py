@@ -28,7 +28,10 @@ def test_block_shift():
     assert window.block_shift(peaks).tolist() == [0, 14, 13, 13, 1, 0, 0, 0]
 
 
-@given(st.lists(st.integers(-32768, 32767), min_size=400, max_size=2000), st.sampled_from([160, 100, 400]))
+@given(
+    st.lists(st.integers(-32768, 32767), min_size=400, max_size=2000),
+    st.sampled_from([160, 100, 400]),
+)
 def test_frame_peaks_match_brute_force(samples, hop):
     pcm = np.array(samples, dtype=np.int16)
     count = 1 + (pcm.size - 400) // hop
