@@ -108,31 +108,33 @@ class Frontend:
             padded[:used] = pcm[:used]
             pcm = padded
         shift = window.block_shift(window.frame_peaks(pcm, count, hop, cfg.window_samples))
+        samples = pcm[:span].astype(np.float64)  # exact; float64 strided reads are cheaper
         scale = np.ldexp(1.0, shift)
-        energy = np.empty((cfg.num_bands, count))
         block = min(BLOCK_FRAMES, count)
-        groups = spec.pass2.shape[0]
-        xw_buf = np.empty(spec.a_count * spec.stride * block)
-        y_buf = np.empty(2 * groups * spec.stride * block)
+        groups, a_count, stride = spec.pass2.shape[0], spec.a_count, spec.stride
+        # Work buffers, sliced per block; small enough to stay in cache and to be reused.
+        xw_buf = np.empty(a_count * stride * block)
+        y_buf = np.empty(2 * groups * stride * block)
         s_buf = np.empty(groups * 2 * spec.slots * block)
+        p_buf = np.empty(groups * spec.slots * block)
+        energy = np.empty((cfg.num_bands, count))
         for first in range(0, count, block):
             n = min(block, count - first)
             xw = window.windowed_frames(
-                pcm[first * hop :],
+                samples[first * hop :],
                 hop,
                 plan.window_scaled,
                 scale[first : first + n],
-                xw_buf[: spec.a_count * spec.stride * n].reshape(spec.a_count, spec.stride, n),
+                xw_buf[: a_count * stride * n].reshape(a_count, stride, n),
             )
             power = spectrum.power_spectrum_grouped(
                 xw,
                 spec,
-                y_buf[: 2 * groups * spec.stride * n].reshape(2 * groups, spec.stride * n),
+                y_buf[: 2 * groups * stride * n].reshape(2 * groups, stride * n),
                 s_buf[: groups * 2 * spec.slots * n].reshape(groups, 2 * spec.slots, n),
+                p_buf[: groups * spec.slots * n].reshape(groups, spec.slots, n),
             )
-            filterbank.band_energies(
-                np.ascontiguousarray(power), plan.mel_matrix, energy[:, first : first + n]
-            )
+            filterbank.band_energies(power, plan.mel_matrix, energy[:, first : first + n])
         return np.ascontiguousarray(log_scale.log_scale(energy, shift).T)
 
 

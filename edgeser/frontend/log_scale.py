@@ -34,35 +34,46 @@ SCALE_BITS = 4
 """log2 of the stages' fixed scaling: POWER_SHIFT (11) - filterbank WEIGHT_BITS (15)."""
 DB_MULTIPLIER = round(10.0 * np.log10(2.0) * 2**15)  # 98642
 LOG2_TABLE = np.round(65536.0 * np.log2(1.0 + np.arange(65) / 64.0)).astype(np.int64)
-_TABLE_F = LOG2_TABLE.astype(np.float64)
+
+
+_TABLE_STEP = np.diff(LOG2_TABLE)
+_MANTISSA_BITS = 52
+_EXPONENT_BIAS = 1023
 
 
 def log_scale(energy: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Fast path: band energies -> int16 dB in Q7.
 
     Args:
-        energy: float64 (M, F) exact integers below 2**53.
-        shift: (F,) block shifts of the frames.
+        energy: float64 (M, F) exact integers below 2**53; overwritten (used as work space).
+        shift: (F,) int block shifts of the frames.
 
     Returns:
-        int16 (M, F). Every float64 operation below acts on exact integers below 2**53 (or
-        scales by powers of two), so the result is the integer specification's, bit for bit.
+        int16 (M, F). Each energy is a float64 holding an integer E < 2**53 exactly, so its
+        IEEE-754 bits give the specification's quantities directly: the exponent field is
+        ``e + 1023`` and the 52-bit fraction field is ``(E / 2**e - 1) * 2**52``, whose top 30
+        bits are ``frac``. Everything after that is int64 arithmetic, as in the C reference.
     """
-    e = np.maximum(energy, 1.0)
-    msb = np.frexp(e)[1] - 1
-    mant = np.floor(np.ldexp(e, 30 - msb))
-    frac = mant - 2.0**30
-    idx = np.floor(frac * 2.0**-24)
-    rem = frac - idx * 2.0**24
-    idx = idx.astype(np.intp)
-    base = _TABLE_F[idx]
-    step = _TABLE_F[idx + 1] - base
-    log2_q16 = msb * 65536.0 + base + np.floor((step * rem + 2.0**23) * 2.0**-24)
-    rel = log2_q16 - (SCALE_BITS + 2.0 * shift) * 65536.0
-    np.maximum(rel, 0.0, out=rel)
-    out = np.floor((rel * DB_MULTIPLIER + 2.0**23) * 2.0**-24)
-    out[energy == 0] = 0
-    return out.astype(np.int16)
+    zero = energy == 0
+    bits = np.maximum(energy, 1.0, out=energy).view(np.int64)
+    idx = np.right_shift(bits, _MANTISSA_BITS - LOG_TABLE_BITS)
+    idx &= (1 << LOG_TABLE_BITS) - 1
+    acc = np.right_shift(bits, _MANTISSA_BITS - 30)  # frac, then log2(E) in Q16
+    acc &= (1 << 24) - 1  # rem
+    acc *= _TABLE_STEP[idx]
+    acc += 1 << 23
+    acc >>= 24
+    acc += LOG2_TABLE[idx]
+    bits >>= _MANTISSA_BITS - 16  # exponent field, in Q16
+    bits &= -(1 << 16)
+    acc += bits
+    acc -= (SCALE_BITS + _EXPONENT_BIAS + 2 * shift.astype(np.int64)) << 16
+    np.maximum(acc, 0, out=acc)
+    acc *= DB_MULTIPLIER
+    acc += 1 << 23
+    acc >>= 24
+    acc[zero] = 0
+    return acc.astype(np.int16)
 
 
 def log_scale_reference(energy: int, shift: int) -> int:

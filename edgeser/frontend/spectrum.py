@@ -121,7 +121,11 @@ def spectrum_plan(config: FrontendConfig) -> SpectrumPlan:
 
 
 def power_spectrum_grouped(
-    xw: np.ndarray, plan: SpectrumPlan, pass1_out: np.ndarray, pass2_out: np.ndarray
+    xw: np.ndarray,
+    plan: SpectrumPlan,
+    pass1_out: np.ndarray,
+    pass2_out: np.ndarray,
+    power_out: np.ndarray,
 ) -> np.ndarray:
     """Fast path: the power spectra of a block of frames, bins in (group, slot) order.
 
@@ -131,10 +135,11 @@ def power_spectrum_grouped(
         plan: the config's :class:`SpectrumPlan`.
         pass1_out: float64 work buffer of shape (2 (H+1), B * F).
         pass2_out: float64 work buffer of shape (H+1, 2 slots, F).
+        power_out: float64 destination of shape (H+1, slots, F).
 
     Returns:
-        A float64 (H+1, slots, F) view into ``pass2_out`` of the exact integer powers ``P``;
-        ``plan.bin_of_slot`` says which bin each row holds (unused slots hold 0).
+        ``power_out`` holding the exact integer powers ``P``; ``plan.bin_of_slot`` says which
+        bin each row holds (unused slots hold 0).
     """
     a_count, stride, frames = xw.shape
     y = np.matmul(plan.pass1, xw.reshape(a_count, stride * frames), out=pass1_out)
@@ -142,8 +147,7 @@ def power_spectrum_grouped(
     s = np.matmul(plan.pass2, y.reshape(plan.pass2.shape[0], 2 * stride, frames), out=pass2_out)
     np.rint(s, out=s)
     np.square(s, out=s)
-    power = s[:, : plan.slots]
-    power += s[:, plan.slots :]
+    power = np.add(s[:, : plan.slots], s[:, plan.slots :], out=power_out)
     power *= 2.0**-POWER_SHIFT
     return np.rint(power, out=power)
 

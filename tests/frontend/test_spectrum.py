@@ -15,7 +15,8 @@ def _fast(frames_w: list[np.ndarray], cfg: FrontendConfig) -> np.ndarray:
     groups = plan.pass2.shape[0]
     y = np.empty((2 * groups, plan.stride * n))
     s = np.empty((groups, 2 * plan.slots, n))
-    grouped = spectrum.power_spectrum_grouped(xw, plan, y, s)
+    p = np.empty((groups, plan.slots, n))
+    grouped = spectrum.power_spectrum_grouped(xw, plan, y, s, p)
     out = np.zeros((n, cfg.num_bins))
     for g in range(groups):
         for slot, k in enumerate(plan.bin_of_slot[g]):
