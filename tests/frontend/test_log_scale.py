@@ -29,7 +29,8 @@ def test_fast_equals_reference(values, shift):
 def test_accuracy_against_float_log(value, shift):
     true_db = 10 * np.log10(value * 2.0 ** (-4 - 2 * shift))
     got = log_scale.log_scale_reference(value, shift) / 128
-    assert abs(got - max(true_db, 0.0)) <= 0.5 / 128 + 2e-4
+    # Q7 output rounding, table interpolation (< 2e-4 dB) and K = 98642 rounded (< 1e-3 dB)
+    assert abs(got - max(true_db, 0.0)) <= 0.5 / 128 + 1e-3
 
 
 def test_output_fits_int16_and_zero_is_floor():
