@@ -88,7 +88,9 @@ def _conv_blocks(
             int(f), (3, 3), padding="same", use_bias=False, name=f"{prefix}conv{i}"
         )
         x = conv(x)
-        x = layers.BatchNormalization(name=f"{prefix}bn{i}")(x)
+        # momentum 0.9: corpora give only ~10 steps an epoch; 0.99 leaves the moving
+        # statistics far from the data for tens of epochs and inference collapses.
+        x = layers.BatchNormalization(momentum=0.9, name=f"{prefix}bn{i}")(x)
         x = layers.ReLU(name=f"{prefix}relu{i}")(x)
         h, w = int(x.shape[1]), int(x.shape[2])
         p = (pool[0] if h >= pool[0] else 1, pool[1] if w >= pool[1] else 1)

@@ -260,6 +260,10 @@ def fit(
     start = time.time()
     val_names = sorted(set(val.labels.tolist()))
     for epoch in range(cfg.epochs):
+        # Cosine decay of the learning rate over the planned epochs.
+        model.optimizer.learning_rate.assign(
+            cfg.learning_rate * 0.5 * (1.0 + np.cos(np.pi * epoch / cfg.epochs))
+        )
         x = window_inputs(frontend, train, cfg, rng, means)
         y = train.labels
         order = rng.permutation(len(y))

@@ -155,3 +155,142 @@ def run() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --------------------------------------------------------------------------- training (workstation)
+# These commands need the [train] extra (TensorFlow); they import converters/ only when run.
+
+CORPUS_LABELS = {
+    "emodb": ["neutral", "happiness", "sadness", "anger", "fear", "disgust", "boredom"],
+    "ravdess": ["neutral", "calm", "happiness", "sadness", "anger", "fear", "disgust", "surprise"],
+}
+
+
+def _training_options(func):
+    options = [
+        click.option(
+            "--data",
+            "data_dir",
+            type=click.Path(),
+            help="Corpora folder (default: $EDGESER_DATA or ../shared/data).",
+        ),
+        click.option("--epochs", type=int, default=40, show_default=True),
+        click.option(
+            "--norm",
+            type=click.Choice(["window", "session", "fixed"]),
+            default="window",
+            show_default=True,
+            help="Feature normalisation (stored in the model).",
+        ),
+        click.option(
+            "--filters", default="8,16,16,32", show_default=True, help="Conv widths, one per block."
+        ),
+        click.option("--lstm", "lstm_units", type=int, default=32, show_default=True),
+        click.option("--dense", "dense_units", type=int, default=32, show_default=True),
+        click.option("--lr", "learning_rate", type=float, default=2e-3, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--no-augment", is_flag=True, help="Train without augmentation."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _train_config(epochs, norm, filters, lstm_units, dense_units, learning_rate, seed, no_augment):
+    from converters.train import TrainConfig
+    from edgeser.normalisation import Normalisation
+
+    try:
+        widths = tuple(int(f) for f in filters.split(","))
+    except ValueError:
+        raise InputError(f"--filters must be comma-separated integers, got {filters!r}") from None
+    return TrainConfig(
+        filters=widths,
+        lstm_units=lstm_units,
+        dense_units=dense_units,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        seed=seed,
+        augment=not no_augment,
+        normalisation=Normalisation(norm),
+    )
+
+
+def _corpus_clips(data_dir: str | None, corpus: str):
+    from edgeser.datasets import data_root, read_corpus, read_emodb, read_ravdess
+
+    root = data_root(data_dir)
+    if root is None:
+        raise InputError("no corpus folder: pass --data DIR or set EDGESER_DATA")
+    try:
+        if corpus == "emodb":
+            return read_emodb(root / "emodb")
+        if corpus == "ravdess":
+            return read_ravdess(root / "ravdess")
+        return read_corpus(root)
+    except EdgeserError as exc:
+        raise _fail(exc) from None
+
+
+@main.command()
+@click.option(
+    "--protocol",
+    type=click.Choice(["emodb-loso", "ravdess-5fold"]),
+    default="emodb-loso",
+    show_default=True,
+)
+@click.option(
+    "--with-ravdess", is_flag=True, help="Add RAVDESS to every EMO-DB fold's training set."
+)
+@click.option("--fold", "folds", multiple=True, help="Only these folds (e.g. emodb:03).")
+@click.option("--no-int8", is_flag=True, help="Score the float model only.")
+@click.option(
+    "-o",
+    "--out",
+    "out_json",
+    type=click.Path(dir_okay=False),
+    default="evaluation.json",
+    show_default=True,
+)
+@click.option(
+    "--png", type=click.Path(dir_okay=False), help="Confusion-matrix PNG (default: beside --out)."
+)
+@_training_options
+def evaluate(protocol, with_ravdess, folds, no_int8, out_json, png, data_dir, **train_args) -> None:
+    """Train and score per speaker-independent fold: float and int8 side by side."""
+    import json as _json
+
+    from converters.evaluate import confusion_png
+    from converters.evaluate import evaluate as run_evaluation
+
+    cfg = _train_config(**train_args)
+    corpus = "emodb" if protocol == "emodb-loso" else "ravdess"
+    clips = _corpus_clips(data_dir, corpus)
+    labels = list(CORPUS_LABELS[corpus])
+    extra = []
+    if with_ravdess and corpus == "emodb":
+        extra = _corpus_clips(data_dir, "ravdess")
+        labels += [x for x in CORPUS_LABELS["ravdess"] if x not in labels]
+    report = run_evaluation(
+        clips,
+        protocol,
+        cfg,
+        labels,
+        extra_clips=extra,
+        folds=list(folds) or None,
+        int8=not no_int8,
+        log=lambda line: click.echo(line, err=True),
+    )
+    Path(out_json).write_text(_json.dumps(report, indent=2, default=float) + "\n")
+    png_path = png or str(Path(out_json).with_suffix(".png"))
+    confusion_png(report, png_path)
+    f, i = report["float"], report.get("int8")
+    click.echo(f"{protocol}: float UAR {100 * f['uar']:.1f}% WA {100 * f['wa']:.1f}%", nl=False)
+    if i:
+        click.echo(
+            f"; int8 UAR {100 * i['uar']:.1f}% WA {100 * i['wa']:.1f}%; "
+            f"agreement {100 * report['top1_agreement']:.1f}%"
+        )
+    else:
+        click.echo()
+    click.echo(f"wrote {out_json} and {png_path}")
