@@ -44,14 +44,17 @@ class TrainConfig:
     patience: int = 10
     seed: int = 0
     augment: bool = True
-    noise_probability: float = 0.5
-    snr_db: tuple[float, float] = (5.0, 30.0)
-    gain_db: tuple[float, float] = (-6.0, 6.0)
-    speed: tuple[float, float] = (0.9, 1.1)
-    time_masks: int = 2
+    # Milder than the usual recipes: on one EMO-DB fold, noise at 5-30 dB SNR half the time,
+    # +-10 % speed and two masks of each kind left a 22 k-parameter model underfitting
+    # (train UAR 0.62 after 40 epochs).
+    noise_probability: float = 0.3
+    snr_db: tuple[float, float] = (10.0, 40.0)
+    gain_db: tuple[float, float] = (-3.0, 3.0)
+    speed: tuple[float, float] = (0.95, 1.05)
+    time_masks: int = 1
     time_mask_frames: int = 15
-    band_masks: int = 2
-    band_mask_bands: int = 5
+    band_masks: int = 1
+    band_mask_bands: int = 4
     normalisation: Normalisation = field(default_factory=Normalisation)
 
     def to_dict(self) -> dict:

@@ -1,0 +1,58 @@
+"""`edgeser train` then `edgeser quantize` on a small manifest corpus of synthetic clips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("tensorflow")
+
+from edgeser.audio import write_wav_pcm16
+from edgeser.cli import main
+from edgeser.model import EmotionModel
+from edgeser.synth import speech_like
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    rows = ["path,label,speaker"]
+    for speaker in range(4):
+        for k, (label, level) in enumerate((("neutral", 0.1), ("anger", 0.8), ("sadness", 0.02))):
+            name = f"s{speaker}_{label}.wav"
+            pcm = speech_like(2.0, rate=22050, seed=10 * speaker + k, level=level)
+            write_wav_pcm16(root / name, pcm, 22050)
+            rows.append(f"{name},{label},spk{speaker}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+def test_train_then_quantize(manifest, tmp_path):
+    runner = CliRunner()
+    keras_path = tmp_path / "tiny.keras"
+    args = ["train", "--data", str(manifest), "--corpus", "auto", "-o", str(keras_path),
+            "--epochs", "2", "--filters", "4,8", "--lstm", "8", "--dense", "8", "--no-augment"]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = json.loads(keras_path.with_suffix(".train.json").read_text())
+    assert record["labels"] == ["neutral", "sadness", "anger"]
+    assert len(record["validation_speakers"]) == 2
+
+    result = runner.invoke(main, ["quantize", str(keras_path), "--data", str(manifest)],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    model = EmotionModel(keras_path.with_suffix(".tflite"))
+    assert model.labels == ("neutral", "sadness", "anger")
+    assert model.meta.macs > 0 and model.meta.input.dtype == "int8"
+    probs = model.predict(np.zeros((198, 40), np.int16))
+    assert probs.shape == (1, 3) and abs(probs.sum() - 1) < 0.05
+
+
+def test_quantize_without_training_record_is_one_line_error(tmp_path):
+    (tmp_path / "x.keras").write_bytes(b"not a model")
+    result = CliRunner().invoke(main, ["quantize", str(tmp_path / "x.keras")])
+    assert result.exit_code == 2
+    assert "x.train.json" in result.output
