@@ -34,6 +34,7 @@ from converters.train import (
     ClipSet,
     TrainConfig,
     fit,
+    keras_predict,
     load_clipset,
     predict_clips,
     sliding_windows,
@@ -133,7 +134,7 @@ def evaluate(
         result = fit(train_set, val_set, cfg)
         means = speaker_means(frontend, test_set) if cfg.normalisation.mode == "session" else None
         probs = predict_clips(
-            lambda b, m=result.model: m.predict(b, batch_size=256, verbose=0),
+            lambda b, m=result.model: keras_predict(m, b),
             frontend,
             test_set,
             cfg,

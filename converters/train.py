@@ -206,6 +206,13 @@ def predict_clips(
     return out / np.bincount(owner_arr, minlength=len(data.clips))[:, None]
 
 
+def keras_predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Inference in batches by calling the model directly (no tf.data pipeline per call)."""
+    return np.concatenate(
+        [np.asarray(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
+    )
+
+
 def build_model(cfg: TrainConfig, n_classes: int, bands: int):  # -> keras.Model
     from converters import models
 
@@ -279,9 +286,7 @@ def fit(
             verbose=0,
             shuffle=False,
         )
-        probs = predict_clips(
-            lambda b: model.predict(b, batch_size=256, verbose=0), frontend, val, cfg, means
-        )
+        probs = predict_clips(lambda b: keras_predict(model, b), frontend, val, cfg, means)
         val_uar = uar(val.labels, probs.argmax(axis=1), labels=val_names)
         history.append({"epoch": epoch, "loss": float(h.history["loss"][0]), "val_uar": val_uar})
         if log:

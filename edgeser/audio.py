@@ -28,8 +28,14 @@ _PCM, _FLOAT, _EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
 # Trailing 14 bytes of every standard KSDATAFORMAT_SUBTYPE_* GUID (the first 2 are the format tag).
 _GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 _TAG_NAMES = {
-    0x0002: "MS ADPCM", 0x0006: "A-law", 0x0007: "mu-law", 0x0011: "IMA ADPCM",
-    0x0031: "GSM 6.10", 0x0050: "MPEG", 0x0055: "MPEG layer 3", 0x0161: "WMA",
+    0x0002: "MS ADPCM",
+    0x0006: "A-law",
+    0x0007: "mu-law",
+    0x0011: "IMA ADPCM",
+    0x0031: "GSM 6.10",
+    0x0050: "MPEG",
+    0x0055: "MPEG layer 3",
+    0x0161: "WMA",
 }
 
 
@@ -78,12 +84,12 @@ def read_wav_bytes(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, int]
     span = None  # (offset, size) of the sample data
     pos = 12
     while pos + 8 <= len(data) and (fmt is None or span is None):
-        cid, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
         body = pos + 8
         if cid == b"fmt " and fmt is None:
             if body + size > len(data):
                 raise AudioError(f"{name}: fmt chunk is truncated")
-            fmt = data[body:body + size]
+            fmt = data[body : body + size]
         elif cid == b"data" and span is None:
             if size == 0 and not _chunk_at(data, body):
                 size = len(data) - body  # streaming writer left the size at 0: read to EOF
@@ -121,7 +127,7 @@ def _chunk_at(data: bytes, pos: int) -> bool:
     if pos + 8 > len(data):
         return pos >= len(data)
     size = struct.unpack_from("<I", data, pos + 4)[0]
-    return all(32 <= c < 127 for c in data[pos:pos + 4]) and pos + 8 + size <= len(data)
+    return all(32 <= c < 127 for c in data[pos : pos + 4]) and pos + 8 + size <= len(data)
 
 
 def _parse_fmt(fmt: bytes, name: str) -> tuple[int, int, int, int]:
@@ -168,8 +174,20 @@ def write_wav_pcm16(path: str | os.PathLike[str], pcm: np.ndarray, rate: int) ->
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
     payload = np.ascontiguousarray(pcm, "<i2").tobytes()
     header = struct.pack(
-        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(payload), b"WAVE", b"fmt ", 16, _PCM, channels,
-        rate, rate * channels * 2, channels * 2, 16, b"data", len(payload),
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + len(payload),
+        b"WAVE",
+        b"fmt ",
+        16,
+        _PCM,
+        channels,
+        rate,
+        rate * channels * 2,
+        channels * 2,
+        16,
+        b"data",
+        len(payload),
     )
     try:
         Path(name).write_bytes(header + payload)
@@ -255,7 +273,7 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     # Output n sits at input time n*down/up = i_n + frac_n and uses x[i_n - half + 1 : i_n + half
     # + 1], i.e. xp[i_n : i_n + taps] with x[m] stored at xp[m + half - 1].
     xp = np.zeros(len(x) + taps - 1)
-    xp[half - 1:half - 1 + len(x)] = x
+    xp[half - 1 : half - 1 + len(x)] = x
     windows = sliding_window_view(xp, taps)  # view: row i is the window for integer time i
     y = np.empty(n_out)
     if up <= _MAX_PHASES:
@@ -269,7 +287,7 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     for s in range(0, n_out, block):
         start, phase = np.divmod(np.arange(s, min(s + block, n_out), dtype=np.int64) * down, up)
         coef = _kernel(phase / up, up, down)
-        y[s:s + len(start)] = np.einsum("ij,ij->i", windows[start], coef)
+        y[s : s + len(start)] = np.einsum("ij,ij->i", windows[start], coef)
     return y
 
 

@@ -6,6 +6,7 @@ Every command reports bad input as one line on standard error and a non-zero exi
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -197,6 +198,7 @@ def _training_options(func):
 
 
 def _train_config(epochs, norm, filters, lstm_units, dense_units, learning_rate, seed, no_augment):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log noise
     from converters.train import TrainConfig
     from edgeser.normalisation import Normalisation
 
@@ -390,6 +392,7 @@ def train(corpus, out_path, data_dir, **train_args) -> None:
 def quantize(keras_model, out_path, name, data_dir, metrics_json) -> None:
     """Convert a trained model to full-integer int8 TFLite (plus its float32 twin), verify
     every operator is integer, and write the metadata beside it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
     import json as _json
 
     import keras
