@@ -5,9 +5,24 @@ from __future__ import annotations
 import pytest
 
 from edgeser.datasets import data_root
+from edgeser.frontend import FrontendConfig
 from edgeser.synth import speech_like
 
-__all__ = ["speech_like"]
+__all__ = ["OTHER_CONFIGS", "speech_like"]
+
+#: Non-default frontend configs that the bit-exactness tests also cover.
+OTHER_CONFIGS = [
+    FrontendConfig(hop_samples=100, num_bands=64, lower_hz=20),
+    FrontendConfig(
+        sample_rate=8000,
+        window_samples=200,
+        hop_samples=80,
+        fft_size=256,
+        num_bands=23,
+        upper_hz=3800,
+    ),
+    FrontendConfig(window_samples=64, hop_samples=64, fft_size=64, num_bands=8),
+]
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,7 @@ def _tone(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarra
 def _mid(y: np.ndarray, frac: float = 0.2) -> np.ndarray:
     """Drop the edges (where the zero padding causes transients)."""
     k = int(len(y) * frac)
-    return y[k:len(y) - k]
+    return y[k : len(y) - k]
 
 
 def _rms_db(y: np.ndarray) -> float:
@@ -58,8 +58,9 @@ def _rms_db(y: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------------- reading
 @pytest.mark.parametrize("subtype", SUBTYPES)
-@pytest.mark.parametrize(("channels", "container"), [(1, "WAV"), (3, "WAV"), (1, "WAVEX"),
-                                                     (3, "WAVEX")])
+@pytest.mark.parametrize(
+    ("channels", "container"), [(1, "WAV"), (3, "WAV"), (1, "WAVEX"), (3, "WAVEX")]
+)
 def test_round_trip_matches_soundfile(tmp_path, subtype, channels, container):
     sf = pytest.importorskip("soundfile")
     rng = np.random.default_rng(0)
@@ -69,8 +70,7 @@ def test_round_trip_matches_soundfile(tmp_path, subtype, channels, container):
     sf.write(path, x, 22050, subtype=subtype, format=container)
     raw = path.read_bytes()
     tag = struct.unpack_from("<H", raw, raw.index(b"fmt ") + 8)[0]
-    assert tag == (0xFFFE if container == "WAVEX" else (3 if subtype in ("FLOAT", "DOUBLE")
-                                                        else 1))
+    assert tag == (0xFFFE if container == "WAVEX" else (3 if subtype in ("FLOAT", "DOUBLE") else 1))
     ref, ref_rate = sf.read(path, dtype="float64", always_2d=True)
     got, rate = read_wav(path)
     assert rate == ref_rate == 22050
@@ -82,24 +82,33 @@ def test_round_trip_matches_soundfile(tmp_path, subtype, channels, container):
     np.testing.assert_array_equal(got2, got)
 
 
-@pytest.mark.parametrize(("bits", "raw", "expected"), [
-    (8, bytes([0, 128, 255]), [-1.0, 0.0, 127 / 128]),
-    (16, _pcm16([-32768, 0, 32767]), [-1.0, 0.0, 32767 / 32768]),
-    (24, b"\x00\x00\x80" + b"\x00\x00\x00" + b"\xff\xff\x7f", [-1.0, 0.0, (2**23 - 1) / 2**23]),
-    (32, np.array([-(2**31), 1, 2**31 - 1], "<i4").tobytes(), [-1.0, 2**-31, 1 - 2**-31]),
-])
+@pytest.mark.parametrize(
+    ("bits", "raw", "expected"),
+    [
+        (8, bytes([0, 128, 255]), [-1.0, 0.0, 127 / 128]),
+        (16, _pcm16([-32768, 0, 32767]), [-1.0, 0.0, 32767 / 32768]),
+        (24, b"\x00\x00\x80" + b"\x00\x00\x00" + b"\xff\xff\x7f", [-1.0, 0.0, (2**23 - 1) / 2**23]),
+        (32, np.array([-(2**31), 1, 2**31 - 1], "<i4").tobytes(), [-1.0, 2**-31, 1 - 2**-31]),
+    ],
+)
 def test_integer_scaling(bits, raw, expected):
-    x, rate = read_wav_bytes(_riff(_chunk(b"fmt ", _fmt(bits=bits, rate=8000)),
-                                   _chunk(b"data", raw)))
+    x, rate = read_wav_bytes(
+        _riff(_chunk(b"fmt ", _fmt(bits=bits, rate=8000)), _chunk(b"data", raw))
+    )
     assert rate == 8000
     np.testing.assert_array_equal(x[:, 0], expected)
 
 
 def test_skips_unknown_and_odd_chunks():
     data = _pcm16([1, -2, 3, -4, 5, -6])
-    blob = _riff(_chunk(b"LIST", b"INFOx"), _chunk(b"fmt ", _fmt(channels=2)),
-                 _chunk(b"fact", struct.pack("<I", 3)), _chunk(b"junk", b"abc"),
-                 _chunk(b"data", data), _chunk(b"LIST", b"trailing metadata"))
+    blob = _riff(
+        _chunk(b"LIST", b"INFOx"),
+        _chunk(b"fmt ", _fmt(channels=2)),
+        _chunk(b"fact", struct.pack("<I", 3)),
+        _chunk(b"junk", b"abc"),
+        _chunk(b"data", data),
+        _chunk(b"LIST", b"trailing metadata"),
+    )
     x, rate = read_wav_bytes(blob)
     assert rate == 16000
     np.testing.assert_array_equal(x * 32768, [[1, -2], [3, -4], [5, -6]])
@@ -118,8 +127,11 @@ def test_extensible_float_written_by_hand():
 @pytest.mark.parametrize("declared", [0xFFFFFFFF, 0, 1000, 7])
 def test_data_size_past_eof_is_truncated_to_whole_frames(declared):
     body = _pcm16(range(10)) + b"\x01"  # 5 stereo frames + half a sample
-    blob = _riff(_chunk(b"fmt ", _fmt(channels=2)), b"data" + struct.pack("<I", declared) + body,
-                 size=declared)
+    blob = _riff(
+        _chunk(b"fmt ", _fmt(channels=2)),
+        b"data" + struct.pack("<I", declared) + body,
+        size=declared,
+    )
     x, _ = read_wav_bytes(blob)
     frames = 5 if declared != 7 else 1
     np.testing.assert_array_equal(x * 32768, np.arange(10).reshape(5, 2)[:frames])
@@ -166,10 +178,15 @@ def test_truncated_header(tmp_path):
     _raises(read_wav, cut, match="not a RIFF/WAVE")
 
 
-@pytest.mark.parametrize(("subtype", "label"), [("ALAW", "0x0006 \\(A-law\\)"),
-                                                ("ULAW", "0x0007 \\(mu-law\\)"),
-                                                ("IMA_ADPCM", "0x0011 \\(IMA ADPCM\\)"),
-                                                ("MS_ADPCM", "0x0002 \\(MS ADPCM\\)")])
+@pytest.mark.parametrize(
+    ("subtype", "label"),
+    [
+        ("ALAW", "0x0006 \\(A-law\\)"),
+        ("ULAW", "0x0007 \\(mu-law\\)"),
+        ("IMA_ADPCM", "0x0011 \\(IMA ADPCM\\)"),
+        ("MS_ADPCM", "0x0002 \\(MS ADPCM\\)"),
+    ],
+)
 def test_unsupported_encodings_name_the_format(tmp_path, subtype, label):
     sf = pytest.importorskip("soundfile")
     path = tmp_path / "coded.wav"
@@ -199,36 +216,58 @@ def test_zero_length_rejected(tmp_path):
     _raises(read_wav_bytes, blob, match="zero-length audio")  # less than one frame
 
 
-@pytest.mark.parametrize(("blob", "match"), [
-    (_riff(_chunk(b"data", _pcm16([1, 2]))), "no fmt chunk"),
-    (_riff(_chunk(b"fmt ", _fmt())), "no data chunk"),
-    (_riff(_chunk(b"fmt ", _fmt()[:14]), _chunk(b"data", b"\x00\x00")), "fmt chunk too short"),
-    (_riff(_chunk(b"fmt ", _fmt(channels=0)), _chunk(b"data", b"\x00\x00")), "zero channels"),
-    (_riff(_chunk(b"fmt ", _fmt(rate=0)), _chunk(b"data", b"\x00\x00")), "zero sample rate"),
-    (_riff(_chunk(b"fmt ", _fmt(bits=12)), _chunk(b"data", b"\x00\x00")), "sample size 12"),
-    (_riff(_chunk(b"fmt ", _fmt(tag=3, bits=16)), _chunk(b"data", b"\x00\x00")),
-     "float sample size 16"),
-    (_riff(_chunk(b"fmt ", _fmt(tag=0x55)), _chunk(b"data", b"\x00\x00")), "0x0055"),
-    (_riff(_chunk(b"fmt ", _fmt(tag=0x1234)), _chunk(b"data", b"\x00\x00")),
-     r"0x1234 \(unknown\)"),
-    (_riff(_chunk(b"fmt ", _fmt(tag=0xFFFE)), _chunk(b"data", b"\x00\x00")),
-     "EXTENSIBLE fmt chunk too short"),
-    (_riff(_chunk(b"fmt ", _fmt(tag=0xFFFE) + struct.pack("<HHI", 22, 16, 4) + bytes(16)),
-           _chunk(b"data", b"\x00\x00")), "unsupported WAVE_FORMAT_EXTENSIBLE subformat"),
-    (_riff(_chunk(b"fmt ", _fmt()[:12] + struct.pack("<HH", 3, 16)),
-           _chunk(b"data", b"\x00\x00")), "block align 3"),
-    (b"RIFX" + _riff()[4:], "RIFX WAV files are not supported"),
-    (b"RF64" + _riff()[4:], "RF64 WAV files are not supported"),
-    (b"RIFF\x04\x00\x00\x00AVI ", "not a RIFF/WAVE"),
-])
+@pytest.mark.parametrize(
+    ("blob", "match"),
+    [
+        (_riff(_chunk(b"data", _pcm16([1, 2]))), "no fmt chunk"),
+        (_riff(_chunk(b"fmt ", _fmt())), "no data chunk"),
+        (_riff(_chunk(b"fmt ", _fmt()[:14]), _chunk(b"data", b"\x00\x00")), "fmt chunk too short"),
+        (_riff(_chunk(b"fmt ", _fmt(channels=0)), _chunk(b"data", b"\x00\x00")), "zero channels"),
+        (_riff(_chunk(b"fmt ", _fmt(rate=0)), _chunk(b"data", b"\x00\x00")), "zero sample rate"),
+        (_riff(_chunk(b"fmt ", _fmt(bits=12)), _chunk(b"data", b"\x00\x00")), "sample size 12"),
+        (
+            _riff(_chunk(b"fmt ", _fmt(tag=3, bits=16)), _chunk(b"data", b"\x00\x00")),
+            "float sample size 16",
+        ),
+        (_riff(_chunk(b"fmt ", _fmt(tag=0x55)), _chunk(b"data", b"\x00\x00")), "0x0055"),
+        (
+            _riff(_chunk(b"fmt ", _fmt(tag=0x1234)), _chunk(b"data", b"\x00\x00")),
+            r"0x1234 \(unknown\)",
+        ),
+        (
+            _riff(_chunk(b"fmt ", _fmt(tag=0xFFFE)), _chunk(b"data", b"\x00\x00")),
+            "EXTENSIBLE fmt chunk too short",
+        ),
+        (
+            _riff(
+                _chunk(b"fmt ", _fmt(tag=0xFFFE) + struct.pack("<HHI", 22, 16, 4) + bytes(16)),
+                _chunk(b"data", b"\x00\x00"),
+            ),
+            "unsupported WAVE_FORMAT_EXTENSIBLE subformat",
+        ),
+        (
+            _riff(
+                _chunk(b"fmt ", _fmt()[:12] + struct.pack("<HH", 3, 16)),
+                _chunk(b"data", b"\x00\x00"),
+            ),
+            "block align 3",
+        ),
+        (b"RIFX" + _riff()[4:], "RIFX WAV files are not supported"),
+        (b"RF64" + _riff()[4:], "RF64 WAV files are not supported"),
+        (b"RIFF\x04\x00\x00\x00AVI ", "not a RIFF/WAVE"),
+    ],
+)
 def test_malformed_headers(blob, match):
     _raises(read_wav_bytes, blob, "bad.wav", match=r"^bad\.wav: .*" + match)
 
 
 def test_random_corruption_only_raises_audio_error():
     rng = np.random.default_rng(1)
-    good = _riff(_chunk(b"LIST", b"odd"), _chunk(b"fmt ", _fmt(channels=2, bits=24)),
-                 _chunk(b"data", rng.integers(0, 256, 600, dtype=np.uint8).tobytes()))
+    good = _riff(
+        _chunk(b"LIST", b"odd"),
+        _chunk(b"fmt ", _fmt(channels=2, bits=24)),
+        _chunk(b"data", rng.integers(0, 256, 600, dtype=np.uint8).tobytes()),
+    )
     for _ in range(3000):
         blob = bytearray(good)
         for pos in rng.integers(0, 60, rng.integers(1, 4)):
@@ -270,24 +309,31 @@ def test_write_rejects_bad_input(tmp_path):
     _raises(write_wav_pcm16, path, np.zeros((2, 2, 2), np.int16), 16000, match="shape")
     _raises(write_wav_pcm16, path, np.zeros(4, np.int16), 0, match="positive")
     _raises(write_wav_pcm16, path, np.zeros(4, np.int16), 16000.0, match="integer")
-    _raises(write_wav_pcm16, tmp_path / "no" / "dir.wav", np.zeros(4, np.int16), 16000,
-            match="cannot write")
+    _raises(
+        write_wav_pcm16,
+        tmp_path / "no" / "dir.wav",
+        np.zeros(4, np.int16),
+        16000,
+        match="cannot write",
+    )
 
 
 # ------------------------------------------------------------------------------ to_pcm16
 def test_to_pcm16_rounding_and_clipping():
     q = 1 / 32768
     x = np.array([-2.0, -1.0, -0.5 * q, 0.5 * q, 1.5 * q, 2.5 * q, 0.25, 1 - q, 1.0, 7.0])
-    np.testing.assert_array_equal(to_pcm16(x), [-32768, -32768, 0, 0, 2, 2, 8192, 32767,
-                                                32767, 32767])
+    np.testing.assert_array_equal(
+        to_pcm16(x), [-32768, -32768, 0, 0, 2, 2, 8192, 32767, 32767, 32767]
+    )
     assert to_pcm16(x).dtype == np.int16
     assert to_pcm16(np.zeros((3, 2), np.float32)).shape == (3, 2)
     allvals = np.arange(-32768, 32768).astype(np.int16)
     np.testing.assert_array_equal(to_pcm16(allvals / 32768.0), allvals)
 
 
-@pytest.mark.parametrize("x", [np.zeros(3, np.int16), np.zeros(3, np.int32), np.zeros(3, bool),
-                               [0, 1]])
+@pytest.mark.parametrize(
+    "x", [np.zeros(3, np.int16), np.zeros(3, np.int32), np.zeros(3, bool), [0, 1]]
+)
 def test_to_pcm16_rejects_non_float(x):
     _raises(to_pcm16, x, match="floating-point")
 
@@ -306,8 +352,9 @@ def _peak(y: np.ndarray, rate: int) -> tuple[float, float]:
     return k * rate / len(y), float(spec[k])
 
 
-@pytest.mark.parametrize(("rate_in", "rate_out"), [(22050, 16000), (48000, 16000),
-                                                   (8000, 16000), (44100, 16000)])
+@pytest.mark.parametrize(
+    ("rate_in", "rate_out"), [(22050, 16000), (48000, 16000), (8000, 16000), (44100, 16000)]
+)
 def test_tone_keeps_amplitude_and_frequency(rate_in, rate_out):
     y = resample(_tone(1000, rate_in, 2.0), rate_in, rate_out)
     mid = _mid(y, 0.25)[:rate_out]  # exactly 1 s: 1 Hz FFT bins
@@ -318,10 +365,10 @@ def test_tone_keeps_amplitude_and_frequency(rate_in, rate_out):
     assert abs(20 * math.log10(amp / 0.5)) < 0.001  # the measured ripple is ~0.0005 dB
 
 
-@pytest.mark.parametrize(("rate_in", "rate_out", "freq"), [(22050, 16000, 10000),
-                                                           (22050, 16000, 8100),
-                                                           (48000, 16000, 9000),
-                                                           (48000, 16000, 23000)])
+@pytest.mark.parametrize(
+    ("rate_in", "rate_out", "freq"),
+    [(22050, 16000, 10000), (22050, 16000, 8100), (48000, 16000, 9000), (48000, 16000, 23000)],
+)
 def test_tone_above_new_nyquist_is_removed(rate_in, rate_out, freq):
     y = resample(_tone(freq, rate_in, 1.0), rate_in, rate_out)
     assert _rms_db(_mid(y)) - _rms_db(_tone(freq, rate_in, 1.0)) < -80  # brief asks >= 60 dB
@@ -335,10 +382,19 @@ def test_upsampling_suppresses_images():
     assert 20 * np.log10(image / spec.max()) < -80
 
 
-@pytest.mark.parametrize(("rate_in", "rate_out"), [(22050, 16000), (44100, 16000),
-                                                   (48000, 16000), (8000, 16000),
-                                                   (16000, 22050), (11025, 16000),
-                                                   (32000, 16000), (24000, 16000)])
+@pytest.mark.parametrize(
+    ("rate_in", "rate_out"),
+    [
+        (22050, 16000),
+        (44100, 16000),
+        (48000, 16000),
+        (8000, 16000),
+        (16000, 22050),
+        (11025, 16000),
+        (32000, 16000),
+        (24000, 16000),
+    ],
+)
 def test_prototype_filter_meets_spec(rate_in, rate_out):
     g = math.gcd(rate_in, rate_out)
     up, down = rate_out // g, rate_in // g
@@ -374,8 +430,10 @@ def test_ratio_from_gcd(monkeypatch):
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 440, 441, 442, 1000, 22050, 44099])
-@pytest.mark.parametrize(("rate_in", "rate_out"), [(22050, 16000), (48000, 16000),
-                                                   (8000, 16000), (16000, 44100), (16001, 16000)])
+@pytest.mark.parametrize(
+    ("rate_in", "rate_out"),
+    [(22050, 16000), (48000, 16000), (8000, 16000), (16000, 44100), (16001, 16000)],
+)
 def test_output_length(n, rate_in, rate_out):
     y = resample(np.ones(n), rate_in, rate_out)
     assert len(y) == -(-n * rate_out // rate_in) == math.ceil(n * rate_out / rate_in)
@@ -390,8 +448,9 @@ def test_equal_rates_is_identity():
     assert y is not x
 
 
-@pytest.mark.parametrize(("rate_in", "rate_out"), [(22050, 16000), (48000, 16000),
-                                                   (8000, 16000), (16000, 22050)])
+@pytest.mark.parametrize(
+    ("rate_in", "rate_out"), [(22050, 16000), (48000, 16000), (8000, 16000), (16000, 22050)]
+)
 def test_time_alignment_and_dc(rate_in, rate_out):
     g = math.gcd(rate_in, rate_out)
     x = np.zeros(rate_in)
@@ -452,16 +511,19 @@ def _speech_like(rate: int, seconds: float = 1.5) -> np.ndarray:
     return 0.5 * x / np.abs(x).max()
 
 
-@pytest.mark.parametrize(("rate_in", "rate_out"), [(22050, 16000), (48000, 16000),
-                                                   (44100, 16000), (8000, 16000)])
+@pytest.mark.parametrize(
+    ("rate_in", "rate_out"), [(22050, 16000), (48000, 16000), (44100, 16000), (8000, 16000)]
+)
 def test_matches_soxr(rate_in, rate_out):
     soxr = pytest.importorskip("soxr")
     x = _speech_like(rate_in)
     ours = resample(x, rate_in, rate_out)
     ref = soxr.resample(x, rate_in, rate_out)
     n = min(len(ours), len(ref)) - 20
-    best = max(np.corrcoef(ours[10 + lag:10 + lag + n - 20], ref[10:10 + n - 20])[0, 1]
-               for lag in range(-5, 6))
+    best = max(
+        np.corrcoef(ours[10 + lag : 10 + lag + n - 20], ref[10 : 10 + n - 20])[0, 1]
+        for lag in range(-5, 6)
+    )
     zero_lag = np.corrcoef(ours[10:n], ref[10:n])[0, 1]
     assert best > 0.999
     assert zero_lag == pytest.approx(best)  # both put sample 0 at time 0: no lag needed

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from edgeser import Frontend, FrontendConfig
-from tests.conftest import speech_like
+from tests.conftest import OTHER_CONFIGS, speech_like
 
 
 def signal_suite() -> dict[str, np.ndarray]:
@@ -67,21 +67,7 @@ def test_bit_exact_random_pcm_and_chunking(c_frontend, pcm, sizes):
     assert np.array_equal(got, expected)
 
 
-@pytest.mark.parametrize(
-    "cfg",
-    [
-        FrontendConfig(hop_samples=100, num_bands=64, lower_hz=20),
-        FrontendConfig(
-            sample_rate=8000,
-            window_samples=200,
-            hop_samples=80,
-            fft_size=256,
-            num_bands=23,
-            upper_hz=3800,
-        ),
-        FrontendConfig(window_samples=64, hop_samples=64, fft_size=64, num_bands=8),
-    ],
-)
+@pytest.mark.parametrize("cfg", OTHER_CONFIGS)
 def test_bit_exact_other_configs(c_frontend_library, cfg):
     from firmware_bridge.cfrontend import CFrontend
 

@@ -33,16 +33,33 @@ def manifest(tmp_path_factory):
 def test_train_then_quantize(manifest, tmp_path):
     runner = CliRunner()
     keras_path = tmp_path / "tiny.keras"
-    args = ["train", "--data", str(manifest), "--corpus", "auto", "-o", str(keras_path),
-            "--epochs", "2", "--filters", "4,8", "--lstm", "8", "--dense", "8", "--no-augment"]
+    args = [
+        "train",
+        "--data",
+        str(manifest),
+        "--corpus",
+        "auto",
+        "-o",
+        str(keras_path),
+        "--epochs",
+        "2",
+        "--filters",
+        "4,8",
+        "--lstm",
+        "8",
+        "--dense",
+        "8",
+        "--no-augment",
+    ]
     result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     record = json.loads(keras_path.with_suffix(".train.json").read_text())
     assert record["labels"] == ["neutral", "sadness", "anger"]
     assert len(record["validation_speakers"]) == 2
 
-    result = runner.invoke(main, ["quantize", str(keras_path), "--data", str(manifest)],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        main, ["quantize", str(keras_path), "--data", str(manifest)], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     model = EmotionModel(keras_path.with_suffix(".tflite"))
     assert model.labels == ("neutral", "sadness", "anger")

@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 from edgeser import Frontend, FrontendConfig
 from edgeser.frontend import filterbank, log_scale, spectrum, window
-from tests.conftest import speech_like
+from tests.conftest import OTHER_CONFIGS, speech_like
 
 
 def reference_frames(pcm: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
@@ -34,21 +34,7 @@ def test_api_shape_and_dtype():
     assert out.flags.c_contiguous
 
 
-@pytest.mark.parametrize(
-    "cfg",
-    [
-        FrontendConfig(),
-        FrontendConfig(hop_samples=100, num_bands=64, lower_hz=20),
-        FrontendConfig(
-            sample_rate=8000,
-            window_samples=200,
-            hop_samples=80,
-            fft_size=256,
-            num_bands=23,
-            upper_hz=3800,
-        ),
-    ],
-)
+@pytest.mark.parametrize("cfg", [FrontendConfig(), *OTHER_CONFIGS])
 def test_equals_integer_reference(cfg):
     pcm = speech_like(0.25, rate=cfg.sample_rate, seed=2)
     pcm[1000:1800] //= 700  # very quiet stretch: large block shifts
