@@ -153,7 +153,12 @@ def evaluate(
         macs = count_macs(result.model)
         if int8:
             with tempfile.TemporaryDirectory() as tmp:
-                rep = window_inputs(frontend, train_set, cfg, rng=None)
+                train_means = (
+                    speaker_means(frontend, train_set)
+                    if cfg.normalisation.mode == "session"
+                    else None
+                )
+                rep = window_inputs(frontend, train_set, cfg, rng=None, means=train_means)
                 path = Path(tmp) / f"fold_{name}.tflite"
                 export_model(
                     result.model,

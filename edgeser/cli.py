@@ -400,7 +400,7 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json) -> None:
     from converters.export import export_model
     from converters.models import count_macs
     from converters.quantize import ConversionError
-    from converters.train import TrainConfig, load_clipset, window_inputs
+    from converters.train import TrainConfig, load_clipset, speaker_means, window_inputs
     from edgeser.normalisation import Normalisation
 
     src = Path(keras_model)
@@ -419,6 +419,7 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json) -> None:
     pick = rng.choice(len(clips), size=min(400, len(clips)), replace=False)
     data = load_clipset([clips[i] for i in sorted(pick)], labels)
     model = keras.models.load_model(src)
+    means = speaker_means(Frontend(), data) if cfg.normalisation.mode == "session" else None
     out = Path(out_path) if out_path else src.with_suffix(".tflite")
     metrics = _json.loads(Path(metrics_json).read_text()) if metrics_json else {}
     summary = {
@@ -433,7 +434,7 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json) -> None:
             frontend=Frontend().config,
             normalisation=cfg.normalisation,
             window_frames=cfg.window_frames,
-            representative=window_inputs(Frontend(), data, cfg, rng=None),
+            representative=window_inputs(Frontend(), data, cfg, rng=None, means=means),
             macs=count_macs(model),
             training=record,
             metrics=summary,
