@@ -166,3 +166,25 @@ def test_faithful_to_float_on_corpus(corpus_root):
     cfg = FrontendConfig()
     errs = np.concatenate([faithfulness_errors(load_pcm16(c.path), cfg) for c in clips])
     assert np.percentile(errs, 99) <= 0.5
+
+
+def test_blas_runs_single_threaded_during_compute_and_is_restored(monkeypatch):
+    from edgeser import blas
+    from edgeser.frontend import frontend as frontend_module
+
+    functions = blas._get_functions()
+    if functions is None:
+        pytest.skip("numpy is not linked to OpenBLAS here")
+    setter, getter = functions
+    setter(2)
+    seen = []
+    original = frontend_module.spectrum.power_spectrum_grouped
+
+    def spy(*args):
+        seen.append(getter())
+        return original(*args)
+
+    monkeypatch.setattr(frontend_module.spectrum, "power_spectrum_grouped", spy)
+    Frontend().compute(speech_like(0.5))
+    assert seen and set(seen) == {1}
+    assert getter() == 2

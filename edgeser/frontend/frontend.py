@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from edgeser.blas import single_threaded_blas
 from edgeser.frontend import filterbank, log_scale, spectrum, window
 from edgeser.frontend.config import FrontendConfig
 
@@ -96,6 +97,10 @@ class Frontend:
 
     def _frames(self, pcm: np.ndarray, count: int) -> np.ndarray:
         """Frames 0..count-1 of ``pcm`` (frame t starts at t * hop)."""
+        with single_threaded_blas():
+            return self._frames_unlocked(pcm, count)
+
+    def _frames_unlocked(self, pcm: np.ndarray, count: int) -> np.ndarray:
         cfg, plan = self.config, self._plan
         spec = plan.spectrum
         if count == 0:
