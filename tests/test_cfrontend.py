@@ -155,3 +155,37 @@ def test_config_rejected_by_c_side(c_frontend_library):
     assert (
         c_frontend_library.ef_frontend_init(ctypes.addressof(state), ctypes.byref(bad), None) != 0
     )
+
+
+@pytest.mark.parametrize(
+    "scale, zero_point, offset_db, gain",
+    [
+        (0.4, -5, 0.0, 1.0),
+        (0.023, 3, 60.0, 0.05),
+        (0.0123, -128, 80.0, 0.02),
+        (2.5, 127, -3.0, 4.0),
+    ],
+)
+def test_c_requantize_matches_numpy(c_frontend_library, scale, zero_point, offset_db, gain):
+    import ctypes
+
+    from edgeser import Requantizer
+
+    class CRequantizer(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_int32) for n in ("multiplier", "shift", "offset_q7", "zero_point")]
+
+    rq = Requantizer.for_input(scale, zero_point, offset_db=offset_db, gain=gain)
+    c_rq = CRequantizer(rq.multiplier, rq.shift, rq.offset_q7, rq.zero_point)
+    values = np.concatenate(
+        [np.arange(-32768, 32768, 7, dtype=np.int16), np.array([-32768, 32767], np.int16)]
+    )
+    out = np.zeros(values.size, dtype=np.int8)
+    lib = c_frontend_library
+    lib.ef_requantize.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+    ]
+    lib.ef_requantize(ctypes.addressof(c_rq), values.ctypes.data, out.ctypes.data, values.size)
+    assert np.array_equal(out, rq.apply(values))
