@@ -74,7 +74,10 @@ def _check_args(
 
 
 def _conv_blocks(
-    x: keras.KerasTensor, filters: Sequence[int], pool: tuple[int, int], prefix: str
+    x: keras.KerasTensor,
+    filters: Sequence[int],
+    pool: tuple[int, int] | Sequence[tuple[int, int]],
+    prefix: str,
 ) -> keras.KerasTensor:
     """Apply ``len(filters)`` blocks of Conv2D 3x3 'same' -> BatchNorm -> ReLU -> MaxPool2D.
 
@@ -83,7 +86,11 @@ def _conv_blocks(
     and one MAX_POOL_2D in the TFLite graph.  A pool dimension is skipped (set to 1) when the
     feature map is already down to a single row or column in that dimension.
     """
+    pools = [pool] * len(filters) if isinstance(pool[0], int) else list(pool)
+    if len(pools) != len(filters):
+        raise ValueError(f"{len(pools)} pool sizes for {len(filters)} conv blocks")
     for i, f in enumerate(filters, start=1):
+        block_pool = pools[i - 1]
         conv = layers.Conv2D(
             int(f), (3, 3), padding="same", use_bias=False, name=f"{prefix}conv{i}"
         )
@@ -93,7 +100,10 @@ def _conv_blocks(
         x = layers.BatchNormalization(momentum=0.9, name=f"{prefix}bn{i}")(x)
         x = layers.ReLU(name=f"{prefix}relu{i}")(x)
         h, w = int(x.shape[1]), int(x.shape[2])
-        p = (pool[0] if h >= pool[0] else 1, pool[1] if w >= pool[1] else 1)
+        p = (
+            block_pool[0] if h >= block_pool[0] else 1,
+            block_pool[1] if w >= block_pool[1] else 1,
+        )
         if p != (1, 1):
             x = layers.MaxPool2D(p, name=f"{prefix}pool{i}")(x)
     return x
@@ -112,7 +122,8 @@ def build_conv_lstm(
     lstm_units: int = 32,
     dense_units: int = 32,
     dropout: float = 0.3,
-    pool: int | tuple[int, int] = (2, 2),
+    pool: int | tuple[int, int] | Sequence[tuple[int, int]] = (2, 2),
+    sequence_pooling: str = "last",
 ) -> keras.Model:
     """Build the seed 2-D CNN-LSTM (Zhao et al. 2019) over a log-Mel image.
 
@@ -133,17 +144,24 @@ def build_conv_lstm(
         lstm_units: LSTM state size.
         dense_units: width of the hidden Dense layer.
         dropout: dropout rate before the classifier (training only).
-        pool: max-pool size per block, an int or a (time, freq) pair.
+        pool: max-pool size per block, an int or a (time, freq) pair, or one pair per block.
+        sequence_pooling: ``"last"``: the LSTM's last state feeds the dense layers;
+            ``"mean"``: the mean of its states over time (an utterance-level summary).
 
     Returns:
         An uncompiled Keras model named ``"conv_lstm"``.
     """
     shape = _check_args(input_shape, n_classes, filters, dropout)
-    p = _as_pool(pool)
+    p = _as_pool(pool) if isinstance(pool, int) or isinstance(pool[0], int) else list(pool)
+    if sequence_pooling not in ("last", "mean"):
+        raise ValueError(f"sequence_pooling must be 'last' or 'mean', got {sequence_pooling!r}")
     inputs = keras.Input(shape=shape, name="logmel")
     x = _conv_blocks(inputs, filters, p, prefix="")
     x = _to_sequence(x)
-    x = layers.LSTM(int(lstm_units), unroll=True, name="lstm")(x)
+    mean = sequence_pooling == "mean"
+    x = layers.LSTM(int(lstm_units), unroll=True, return_sequences=mean, name="lstm")(x)
+    if mean:
+        x = layers.GlobalAveragePooling1D(name="lstm_mean")(x)
     x = layers.Dense(int(dense_units), activation="relu", name="fc")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)

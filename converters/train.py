@@ -37,6 +37,8 @@ class TrainConfig:
     lstm_units: int = 32
     dense_units: int = 32
     dropout: float = 0.3
+    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 2), (2, 2))
+    sequence_pooling: str = "last"
     window_frames: int = 198
     epochs: int = 40
     batch_size: int = 32
@@ -219,7 +221,14 @@ def build_model(cfg: TrainConfig, n_classes: int, bands: int):  # -> keras.Model
     shape = (cfg.window_frames, bands, 1)
     if cfg.architecture == "conv_lstm":
         return models.build_conv_lstm(
-            shape, n_classes, cfg.filters, cfg.lstm_units, cfg.dense_units, cfg.dropout
+            shape,
+            n_classes,
+            cfg.filters,
+            cfg.lstm_units,
+            cfg.dense_units,
+            cfg.dropout,
+            pool=cfg.pools,
+            sequence_pooling=cfg.sequence_pooling,
         )
     raise ValueError(f"unknown architecture {cfg.architecture!r}")
 
