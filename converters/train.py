@@ -33,12 +33,16 @@ class TrainConfig:
     """Hyper-parameters of one training run (recorded in reports and model metadata)."""
 
     architecture: str = "conv_lstm"
-    filters: tuple[int, ...] = (8, 16, 16, 32)
+    filters: tuple[int, ...] = (16, 16, 32, 32)
     lstm_units: int = 32
     dense_units: int = 32
     dropout: float = 0.3
-    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 2), (2, 2))
-    sequence_pooling: str = "last"
+    # Frequency is pooled in the first two blocks only (40 -> 10 bands), and the LSTM states
+    # are averaged over time: on EMO-DB folds 03, 09 and 10 this took the float UAR from
+    # 41 % (four (2, 2) pools, last state) to 51 % (window normalisation) and 61 % (session).
+    # None: (2, 2) for the first two blocks, (2, 1) after (see default_pools).
+    pools: tuple[tuple[int, int], ...] | None = None
+    sequence_pooling: str = "mean"
     window_frames: int = 198
     epochs: int = 40
     batch_size: int = 32
@@ -57,7 +61,7 @@ class TrainConfig:
     time_mask_frames: int = 15
     band_masks: int = 1
     band_mask_bands: int = 4
-    normalisation: Normalisation = field(default_factory=Normalisation)
+    normalisation: Normalisation = field(default_factory=lambda: Normalisation("session"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -215,6 +219,11 @@ def keras_predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
     )
 
 
+def default_pools(blocks: int) -> tuple[tuple[int, int], ...]:
+    """Pool time and frequency in the first two conv blocks, time only after them."""
+    return tuple((2, 2) if i < 2 else (2, 1) for i in range(blocks))
+
+
 def build_model(cfg: TrainConfig, n_classes: int, bands: int):  # -> keras.Model
     from converters import models
 
@@ -227,7 +236,7 @@ def build_model(cfg: TrainConfig, n_classes: int, bands: int):  # -> keras.Model
             cfg.lstm_units,
             cfg.dense_units,
             cfg.dropout,
-            pool=cfg.pools,
+            pool=cfg.pools or default_pools(len(cfg.filters)),
             sequence_pooling=cfg.sequence_pooling,
         )
     raise ValueError(f"unknown architecture {cfg.architecture!r}")

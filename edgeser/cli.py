@@ -183,12 +183,15 @@ def _training_options(func):
         click.option(
             "--norm",
             type=click.Choice(["window", "session", "fixed"]),
-            default="window",
+            default="session",
             show_default=True,
             help="Feature normalisation (stored in the model).",
         ),
         click.option(
-            "--filters", default="8,16,16,32", show_default=True, help="Conv widths, one per block."
+            "--filters",
+            default="16,16,32,32",
+            show_default=True,
+            help="Conv widths, one per block.",
         ),
         click.option("--lstm", "lstm_units", type=int, default=32, show_default=True),
         click.option("--dense", "dense_units", type=int, default=32, show_default=True),
@@ -416,6 +419,8 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json) -> None:
     tc["normalisation"] = Normalisation.from_dict(tc["normalisation"])
     for key in ("filters", "snr_db", "gain_db", "speed"):
         tc[key] = tuple(tc[key])
+    if tc.get("pools") is not None:
+        tc["pools"] = tuple(tuple(p) for p in tc["pools"])
     cfg = TrainConfig(**tc)
     clips = _clips_for(data_dir or record["data"]["root"] or None, record["data"]["corpus"])
     labels = record["labels"]
