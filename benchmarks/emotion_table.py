@@ -28,12 +28,10 @@ import peer_opensmile
 from converters.evaluate import evaluate
 from converters.train import TrainConfig
 from edgeser import datasets as ds
+from edgeser.cli import CORPUS_LABELS
 from edgeser.normalisation import Normalisation
 
-LABELS = {
-    "emodb": ["neutral", "happiness", "sadness", "anger", "fear", "disgust", "boredom"],
-    "ravdess": ["neutral", "calm", "happiness", "sadness", "anger", "fear", "disgust", "surprise"],
-}
+LABELS = CORPUS_LABELS
 
 
 def main(argv: list[str] | None = None) -> int:
