@@ -15,7 +15,6 @@ training speakers only, never the test fold.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -317,7 +316,3 @@ def fit(
     if best_weights is not None:
         model.set_weights(best_weights)
     return FitResult(model, best[1], best[0], history, time.time() - start)
-
-
-def dumps(obj: object) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, default=str)
