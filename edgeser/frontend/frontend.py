@@ -71,7 +71,8 @@ class Frontend:
     >>> stream = fe.stream()
     >>> for chunk in chunks: frames = stream.process(chunk)
 
-    Instances hold no mutable state and may be shared between threads; each
+    Instances hold no mutable state and may be shared between threads (calls are serialised
+    while OpenBLAS is held on one thread, see :mod:`edgeser.blas`); each
     :class:`FrontendStream` belongs to one producer.
     """
 
@@ -113,7 +114,6 @@ class Frontend:
             padded[:used] = pcm[:used]
             pcm = padded
         shift = window.block_shift(window.frame_peaks(pcm, count, hop, cfg.window_samples))
-        samples = pcm[:span].astype(np.float64)  # exact; float64 strided reads are cheaper
         scale = np.ldexp(1.0, shift)
         block = min(BLOCK_FRAMES, count)
         groups, a_count, stride = spec.pass2.shape[0], spec.a_count, spec.stride
@@ -126,7 +126,7 @@ class Frontend:
         for first in range(0, count, block):
             n = min(block, count - first)
             xw = window.windowed_frames(
-                samples[first * hop :],
+                pcm[first * hop :],
                 hop,
                 plan.window_scaled,
                 scale[first : first + n],

@@ -83,8 +83,7 @@ def windowed_frames(
     """Fast path: window a block of frames at once, in the layout the spectrum's first pass reads.
 
     Args:
-        pcm: PCM (int16, or float64 holding int16 values) starting at the block's first frame,
-            long enough that every frame has
+        pcm: int16 PCM starting at the block's first frame, long enough that every frame has
             ``window_scaled.size`` samples (zeros past the real signal meet zero coefficients).
         hop: frame hop in samples.
         window_scaled: float64 (A, B, 1): the Q15 window times 2**-15, zero-padded to A * B
