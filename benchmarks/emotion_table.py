@@ -28,7 +28,7 @@ import peer_opensmile
 from converters.evaluate import evaluate
 from converters.train import TrainConfig
 from edgeser import datasets as ds
-from edgeser.cli import CORPUS_LABELS
+from edgeser.cli_training import CORPUS_LABELS
 from edgeser.normalisation import Normalisation
 
 LABELS = CORPUS_LABELS

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeser.backends import make_interpreter
 from edgeser.errors import EdgeserError
 from edgeser.frontend import FrontendConfig
 from edgeser.normalisation import Normalisation
@@ -124,10 +125,15 @@ def read_meta(tflite_path: str | os.PathLike[str]) -> ModelMeta:
 
 
 class EmotionModel:
-    """An int8 (or float) TFLite emotion model with its metadata, on the LiteRT interpreter.
+    """An int8 (or float) TFLite emotion model with its metadata, on a TFLite interpreter.
 
     ``predict(windows_q7)`` takes frontend frames (int16 dB Q7), shape (frames, bands) or
     (n, frames, bands), and returns class probabilities (n, classes) as float64.
+
+    ``path`` None is the embedded default model. ``backend`` is ``"auto"`` (LiteRT first) or a
+    name from :data:`edgeser.backends.BACKENDS`; ``delegate="edgetpu"`` runs it on a Coral
+    Edge TPU. Raises :class:`ModelError` for a missing, malformed, mismatched or tampered model
+    and :class:`~edgeser.backends.BackendError` for an unusable backend or delegate.
     """
 
     def __init__(
@@ -135,6 +141,8 @@ class EmotionModel:
         path: str | os.PathLike[str] | None = None,
         *,
         num_threads: int = 1,
+        backend: str = "auto",
+        delegate: str | None = None,
         frontend: FrontendConfig | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else default_model_path()
@@ -144,13 +152,11 @@ class EmotionModel:
                 f"{self.path}: the model was trained with frontend {self.meta.frontend.to_json()}, "
                 f"not {frontend.to_json()}"
             )
-        from ai_edge_litert.interpreter import Interpreter
-
-        try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.path}: LiteRT cannot load it: {exc}") from None
+        self.interpreter, self.backend = make_interpreter(
+            self.path, backend=backend, num_threads=num_threads, delegate=delegate
+        )
+        self.num_threads = num_threads
+        self.delegate = delegate
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self._check_tensors()

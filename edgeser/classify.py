@@ -1,0 +1,124 @@
+"""Whole-recording classification: per-window results and an utterance-level decision.
+
+Unlike the streaming :class:`~edgeser.recognizer.Recognizer`, the whole recording is known:
+the ``"session"`` normalisation uses the per-band mean of all its voiced frames, windows start
+every hop from the first frame and one more window is aligned with the end when at least
+half a hop is left over. The utterance decision is the mean of the voiced windows' class
+probabilities (no smoothing, no threshold).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeser.audio import load_pcm16
+from edgeser.errors import AudioError
+from edgeser.events import EmotionEvent
+from edgeser.frontend import Frontend
+from edgeser.model import EmotionModel
+from edgeser.recognizer import RecognizerSettings, WindowPlan, _load
+from edgeser.vad import SessionMean, voiced_flags
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The result for one recording.
+
+    windows: one event per voiced model window (unsmoothed), in time order.
+    decision: the utterance-level event over all voiced windows, or None when no window had
+        enough voice (``no speech``).
+    """
+
+    source: str
+    duration_s: float
+    windows: list[EmotionEvent]
+    decision: EmotionEvent | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "duration_s": round(self.duration_s, 6),
+            "decision": self.decision.to_dict() if self.decision else None,
+            "windows": [w.to_dict() for w in self.windows],
+        }
+
+
+def window_starts(num_frames: int, window_frames: int, hop_frames: int) -> list[int]:
+    """First frames of the windows of a recording of ``num_frames`` frames: every
+    ``hop_frames`` from 0, plus one aligned with the end when at least half a hop is left."""
+    if num_frames < window_frames:
+        return []
+    starts = list(range(0, num_frames - window_frames + 1, hop_frames))
+    tail = num_frames - window_frames - starts[-1]
+    if tail >= max(1, hop_frames // 2):
+        starts.append(num_frames - window_frames)
+    return starts
+
+
+def classify_pcm(
+    pcm: np.ndarray,
+    model: EmotionModel | str | os.PathLike[str] | None = None,
+    settings: RecognizerSettings | None = None,
+    source: str = "<pcm>",
+) -> Classification:
+    """Classify int16 mono PCM at the model's sample rate. Raises :class:`AudioError` when the
+    audio is shorter than the model's window."""
+    emotion_model = _load(model)
+    settings = settings if settings is not None else RecognizerSettings()
+    plan = WindowPlan(emotion_model, settings)
+    frontend = Frontend(emotion_model.meta.frontend)
+    frames = frontend.compute(pcm)
+    duration = np.asarray(pcm).shape[0] / plan.rate
+    if frames.shape[0] < plan.model_frames:
+        raise AudioError(
+            f"{source}: audio is {duration:.2f} s long, shorter than the model's "
+            f"{plan.model_seconds:.2f} s window"
+        )
+    voiced = voiced_flags(frames, settings.vad)
+    session = SessionMean(frames.shape[1])
+    session.add(frames, voiced)
+    mean = session.mean_q7()
+    starts = window_starts(frames.shape[0], plan.model_frames, plan.hop_frames)
+    chosen = [s for s in starts if voiced[s : s + plan.model_frames].mean() >= settings.min_voiced]
+    windows: list[EmotionEvent] = []
+    if chosen:
+        batch = np.stack([frames[s : s + plan.model_frames] for s in chosen])
+        probs = emotion_model.predict(batch, mean)
+        for s, p in zip(chosen, probs, strict=True):
+            windows.append(
+                EmotionEvent.from_probabilities(
+                    emotion_model.labels,
+                    p,
+                    plan.start_s(s),
+                    plan.end_s(s, plan.model_frames),
+                    float(voiced[s : s + plan.model_frames].mean()),
+                )
+            )
+    decision = None
+    if windows:
+        mean_probs = np.mean([list(w.probabilities.values()) for w in windows], axis=0)
+        decision = EmotionEvent.from_probabilities(
+            emotion_model.labels,
+            mean_probs,
+            windows[0].start_s,
+            windows[-1].end_s,
+            float(voiced.mean()),
+        )
+    return Classification(source, duration, windows, decision)
+
+
+def classify_file(
+    path: str | os.PathLike[str],
+    model: EmotionModel | str | os.PathLike[str] | None = None,
+    settings: RecognizerSettings | None = None,
+) -> Classification:
+    """Classify a WAV file (any rate, width, channel count; resampled to the model's rate).
+    Raises :class:`AudioError` for unreadable, empty or too-short audio."""
+    emotion_model = _load(model)
+    pcm = load_pcm16(path, emotion_model.meta.frontend.sample_rate)
+    return classify_pcm(pcm, emotion_model, settings, source=str(Path(path)))

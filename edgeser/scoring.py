@@ -1,0 +1,85 @@
+"""Score labelled recordings with the device runtime (frontend, gate, model interpreter).
+
+Used by ``edgeser check``, ``edgeser bench --data`` and the training evaluation's int8 column,
+so every figure comes from the code that runs on the device.
+
+Sessions (how the ``"session"`` normalisation's mean is taken):
+
+``"speaker"``
+    one session per speaker: the mean of the voiced frames of all that speaker's recordings
+    (the device after it has listened to the person for a while; the peer's per-speaker
+    standardisation).
+``"file"``
+    one session per recording (the device meeting every utterance cold).
+
+Each recording's probabilities are the mean over its windows (:func:`edgeser.classify.
+window_starts`), all windows scored whether voiced or not, so every recording gets a decision.
+Recordings shorter than the model window are padded with trailing zeros (silence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from edgeser.classify import window_starts
+from edgeser.errors import ConfigError
+from edgeser.frontend import Frontend
+from edgeser.model import EmotionModel
+from edgeser.vad import VadConfig, voiced_mean
+
+SESSIONS = ("speaker", "file")
+HOP_FRAMES = 50
+
+
+def recording_windows(frames_q7: np.ndarray, window_frames: int, hop_frames: int) -> np.ndarray:
+    """All scoring windows of one recording's frames: (n, window_frames, bands), int16."""
+    if frames_q7.shape[0] < window_frames:
+        pad = np.zeros((window_frames - frames_q7.shape[0], frames_q7.shape[1]), np.int16)
+        frames_q7 = np.concatenate((frames_q7, pad))
+    starts = window_starts(frames_q7.shape[0], window_frames, hop_frames)
+    return np.stack([frames_q7[s : s + window_frames] for s in starts])
+
+
+def session_means(
+    frames: Sequence[np.ndarray],
+    speakers: Sequence[str],
+    session: str,
+    vad: VadConfig | None = None,
+) -> list[np.ndarray | None]:
+    """The session mean (Q7 per band, or None when nothing was voiced) for each recording."""
+    if session not in SESSIONS:
+        raise ConfigError(f"session must be one of {', '.join(SESSIONS)}: {session!r}")
+    if session == "file":
+        return [voiced_mean([f], vad) for f in frames]
+    groups: dict[str, list[np.ndarray]] = {}
+    for f, speaker in zip(frames, speakers, strict=True):
+        groups.setdefault(speaker, []).append(f)
+    means = {speaker: voiced_mean(group, vad) for speaker, group in groups.items()}
+    return [means[s] for s in speakers]
+
+
+def score_recordings(
+    model: EmotionModel,
+    pcm: Sequence[np.ndarray],
+    speakers: Sequence[str],
+    session: str = "speaker",
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Class probabilities (recordings, classes) in the model's label order.
+
+    ``pcm``: int16 mono recordings at the model's sample rate; ``speakers``: one id each."""
+    frontend = Frontend(model.meta.frontend)
+    frames = [frontend.compute(p) for p in pcm]
+    means = session_means(frames, speakers, session)
+    zero = np.zeros(model.meta.frontend.num_bands, dtype=np.int64)
+    out = np.zeros((len(frames), len(model.labels)))
+    for i, (f, mean) in enumerate(zip(frames, means, strict=True)):
+        windows = recording_windows(f, model.meta.window_frames, HOP_FRAMES)
+        needs_mean = model.meta.normalisation.mode == "session"
+        probs = model.predict(windows, (zero if mean is None else mean) if needs_mean else None)
+        out[i] = probs.mean(axis=0)
+        if progress is not None:
+            progress(1)
+    return out

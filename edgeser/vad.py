@@ -1,0 +1,140 @@
+"""Voice-activity gate and per-session band statistics on the frontend's dB frames.
+
+Integer-only, frame by frame, so the device, the training pipeline and firmware agree.
+Frames are the frontend's int16 dB values in Q7 (value / 128 = dB), shape (frames, bands).
+
+Per frame:
+
+    level  = floor(sum(frame) / bands)                       frame level, dB Q7
+    floor  = level                       if level < floor    noise floor: follows dips at once,
+           = floor + ((level - floor) >> rise_shift)  else   rises slowly (time constant
+                                                             2**rise_shift frames)
+    voiced = level >= absolute_db and level >= floor + margin_db
+
+The noise floor starts at the first frame's level. :class:`SessionMean` is the per-band mean
+of the voiced frames so far (Q7, rounded half to even): the statistics that ``"session"``
+normalisation (:mod:`edgeser.normalisation`) subtracts. Training computes a speaker's mean with
+the same gate (:func:`voiced_mean`), the device a running mean of the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeser.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    """Thresholds of the voice-activity gate.
+
+    absolute_db: lowest level that counts as voice, dB (the frontend's scale: int16 PCM full
+        scale is about 118 dB; white noise of RMS 30 LSB is about 57 dB).
+    margin_db: how far above the running noise floor a voiced frame must be, dB.
+    rise_shift: the noise floor rises by 1/2**rise_shift of the gap per frame.
+    """
+
+    absolute_db: float = 35.0
+    margin_db: float = 12.0
+    rise_shift: int = 8
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rise_shift <= 16:
+            raise ConfigError(f"vad rise_shift must be in 0..16, got {self.rise_shift}")
+        if self.margin_db < 0:
+            raise ConfigError(f"vad margin_db must be >= 0, got {self.margin_db}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VadConfig:
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"bad vad config: {exc}") from None
+
+
+class VoiceGate:
+    """Streaming voice-activity gate (see the module docstring); ``reset()`` starts over."""
+
+    def __init__(self, config: VadConfig | None = None) -> None:
+        self.config = config if config is not None else VadConfig()
+        self._absolute = round(self.config.absolute_db * 128)
+        self._margin = round(self.config.margin_db * 128)
+        self.noise_floor_q7: int | None = None
+
+    def reset(self) -> None:
+        self.noise_floor_q7 = None
+
+    def process(self, frames_q7: np.ndarray) -> np.ndarray:
+        """Voiced flags (bool, (n,)) for dB Q7 frames (n, bands), updating the noise floor."""
+        frames = np.asarray(frames_q7)
+        if frames.ndim != 2:
+            raise ValueError(f"frames must be (n, bands), got shape {frames.shape}")
+        levels = frame_levels_q7(frames)
+        voiced = np.zeros(levels.shape[0], dtype=bool)
+        floor = self.noise_floor_q7
+        shift, absolute, margin = self.config.rise_shift, self._absolute, self._margin
+        for i, level in enumerate(levels.tolist()):
+            if floor is None or level < floor:
+                floor = level
+            else:
+                floor += (level - floor) >> shift
+            voiced[i] = level >= absolute and level >= floor + margin
+        self.noise_floor_q7 = floor
+        return voiced
+
+
+def frame_levels_q7(frames_q7: np.ndarray) -> np.ndarray:
+    """Frame levels ``floor(sum / bands)``, dB Q7 int64, shape (n,)."""
+    frames = np.asarray(frames_q7, dtype=np.int64)
+    return frames.sum(axis=1) // frames.shape[1]
+
+
+def voiced_flags(frames_q7: np.ndarray, config: VadConfig | None = None) -> np.ndarray:
+    """Voiced flags of one recording's frames, with a fresh gate."""
+    return VoiceGate(config).process(frames_q7)
+
+
+class SessionMean:
+    """Running per-band mean of voiced frames, dB Q7 (the ``"session"`` normalisation's m)."""
+
+    def __init__(self, num_bands: int) -> None:
+        self.num_bands = num_bands
+        self.reset()
+
+    def reset(self) -> None:
+        self._sum = np.zeros(self.num_bands, dtype=np.int64)
+        self.count = 0
+
+    def add(self, frames_q7: np.ndarray, voiced: np.ndarray) -> None:
+        """Add the voiced rows of ``frames_q7`` (n, bands)."""
+        chosen = np.asarray(frames_q7)[np.asarray(voiced, dtype=bool)]
+        if chosen.size:
+            self._sum += chosen.astype(np.int64).sum(axis=0)
+            self.count += chosen.shape[0]
+
+    def mean_q7(self) -> np.ndarray | None:
+        """Per-band mean (int64, Q7) rounded half to even, or None before any voiced frame."""
+        if self.count == 0:
+            return None
+        q, r = np.divmod(self._sum, self.count)
+        twice = 2 * r
+        return q + ((twice > self.count) | ((twice == self.count) & (q % 2 == 1)))
+
+
+def voiced_mean(
+    recordings_q7: list[np.ndarray], config: VadConfig | None = None
+) -> np.ndarray | None:
+    """Per-band mean (Q7) of the voiced frames of several recordings of one speaker or
+    session, each gated with a fresh :class:`VoiceGate`; None when nothing is voiced."""
+    if not recordings_q7:
+        return None
+    mean = SessionMean(np.asarray(recordings_q7[0]).shape[1])
+    for frames in recordings_q7:
+        mean.add(frames, voiced_flags(frames, config))
+    return mean.mean_q7()
