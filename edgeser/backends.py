@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeser.errors import EdgeserError
+from edgeser.quiet import quiet_stderr
 
 BACKENDS = ("litert", "tflite-runtime", "tensorflow")
 """Backend names in the order ``"auto"`` tries them."""
@@ -150,12 +151,13 @@ def make_interpreter(
                 f"{EDGETPU_INSTALL_HINT}"
             ) from None
     try:
-        interpreter = chosen.interpreter_class(
-            model_path=str(model_path),
-            num_threads=num_threads,
-            experimental_delegates=delegates or None,
-        )
-        interpreter.allocate_tensors()
+        with quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+            interpreter = chosen.interpreter_class(
+                model_path=str(model_path),
+                num_threads=num_threads,
+                experimental_delegates=delegates or None,
+            )
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BackendError(f"{model_path}: {chosen.name} cannot load it: {first}") from None

@@ -157,7 +157,9 @@ def run() -> None:
         sys.exit(2)
 
 
-# The workstation commands (train, evaluate, quantize) register themselves on ``main``.
+# The device commands (classify, listen, info) and the workstation commands (train, evaluate,
+# quantize) register themselves on ``main``, one module each.
+from edgeser import cli_runtime  # noqa: E402, F401, I001
 from edgeser import cli_training  # noqa: E402, F401
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgeser.backends import get_backend
+from edgeser.quiet import quiet_stderr
 
 SUPPORTED_OPS = frozenset({
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXPAND_DIMS",
@@ -132,8 +133,9 @@ def compatibility_report(
         )
     except (ImportError, AttributeError):
         pass
-    interpreter = chosen.interpreter_class(**kwargs)
-    interpreter.allocate_tensors()
+    with quiet_stderr():
+        interpreter = chosen.interpreter_class(**kwargs)
+        interpreter.allocate_tensors()
     tensors = {int(t["index"]): t for t in interpreter.get_tensor_details()}
     ops = interpreter._get_ops_details()
     produced = {int(i) for op in ops for i in op["outputs"]}

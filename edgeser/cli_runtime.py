@@ -1,0 +1,372 @@
+"""Device commands of the ``edgeser`` command line: ``classify``, ``listen``, ``info``.
+
+Bad input is one line on standard error and exit status 2; in a batch of files the good ones
+are still classified and reported (exit status 2 if any file failed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from edgeser.cli import InputError, _fail, main
+from edgeser.errors import EdgeserError
+
+
+def _model_options(func):
+    options = [
+        click.option(
+            "--model",
+            "model_path",
+            type=click.Path(dir_okay=False),
+            help="An edgeser .tflite model (default: the embedded one).",
+        ),
+        click.option(
+            "--backend",
+            default="auto",
+            show_default=True,
+            help="Interpreter: auto, litert, tflite-runtime or tensorflow.",
+        ),
+        click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64)),
+        click.option("--delegate", type=click.Choice(["edgetpu"]), help="Run on a Coral Edge TPU."),
+        click.option("--hop", "hop_s", default=0.5, show_default=True, help="Seconds per hop."),
+        click.option(
+            "--window",
+            "window_s",
+            type=float,
+            help="Seconds per decision (default: the model's window).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _load_model(model_path, backend, threads, delegate):
+    from edgeser.model import EmotionModel
+
+    try:
+        return EmotionModel(model_path, num_threads=threads, backend=backend, delegate=delegate)
+    except EdgeserError as exc:
+        raise _fail(exc) from None
+
+
+def _settings(hop_s: float, window_s: float | None, **changes: Any):
+    from edgeser.recognizer import RecognizerSettings
+
+    try:
+        return RecognizerSettings(hop_s=hop_s, window_s=window_s, **changes)
+    except EdgeserError as exc:
+        raise _fail(exc) from None
+
+
+# ------------------------------------------------------------------------------------ classify
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@_model_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on standard output.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV on standard output.")
+@click.option("--windows", is_flag=True, help="Also list every window's result.")
+@click.option("--example", is_flag=True, help="Classify the example clip that ships with edgeser.")
+def classify(
+    files, model_path, backend, threads, delegate, hop_s, window_s, as_json, as_csv, windows,
+    example,
+) -> None:  # fmt: skip
+    """Classify WAV files: the emotion of each utterance (and of each window with --windows).
+
+    Files of any sample rate, 8/16/24/32-bit integer or 32-bit float, any channel count."""
+    from edgeser.classify import classify_file
+    from edgeser.examples import example_path
+
+    if as_json and as_csv:
+        raise InputError("choose one of --json and --csv")
+    paths = [str(example_path())] if example else []
+    paths += list(files)
+    if not paths:
+        raise InputError("no input: give WAV files or --example")
+    model = _load_model(model_path, backend, threads, delegate)
+    settings = _settings(hop_s, window_s)
+    results, failed = [], 0
+    for path in paths:
+        try:
+            results.append(classify_file(path, model, settings))
+        except EdgeserError as exc:
+            failed += 1
+            click.echo(f"edgeser: error: {str(exc).splitlines()[0]}", err=True)
+    if as_json:
+        doc = {
+            "model": model.meta.name,
+            "labels": list(model.labels),
+            "files": [
+                r.to_dict() if windows else {**r.to_dict(), "windows": None} for r in results
+            ],
+        }
+        for entry in doc["files"]:
+            if entry["windows"] is None:
+                del entry["windows"]
+        click.echo(json.dumps(doc, indent=2))
+    elif as_csv:
+        click.echo(_classify_csv(results, model.labels, windows), nl=False)
+    else:
+        click.echo(_classify_table(results, windows, model.meta.name, model.backend.describe()))
+    if failed:
+        sys.exit(2)
+
+
+def _classify_csv(results, labels, windows: bool) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", "start_s", "end_s", "label", "confidence", "arousal", "valence",
+                     *[f"p_{label}" for label in labels]])  # fmt: skip
+    for r in results:
+        rows = ([r.decision] if r.decision else []) + (r.windows if windows else [])
+        if not rows:
+            writer.writerow([r.source, "", "", "no speech", "", "", ""] + [""] * len(labels))
+        for e in rows:
+            writer.writerow([r.source, e.start_s, e.end_s, e.label, f"{e.confidence:.4f}",
+                             f"{e.arousal:.4f}", f"{e.valence:.4f}",
+                             *[f"{e.probabilities[label]:.4f}" for label in labels]])  # fmt: skip
+    return out.getvalue()
+
+
+def _classify_table(results, windows: bool, model_name: str, backend: str) -> str:
+    lines = [f"model {model_name} on {backend}"]
+    header = (
+        f"{'file':<32} {'seconds':>7}  {'emotion':<10} {'conf':>5} {'arousal':>7} {'valence':>7}"
+    )
+    lines.append(header)
+    for r in results:
+        name = Path(r.source).name if len(r.source) > 32 else r.source
+        name = name if len(name) <= 32 else "..." + name[-29:]
+        d = r.decision
+        if d is None:
+            lines.append(f"{name:<32} {r.duration_s:>7.2f}  {'no speech':<10}")
+        else:
+            lines.append(
+                f"{name:<32} {r.duration_s:>7.2f}  {d.label:<10} {d.confidence:>5.2f} "
+                f"{d.arousal:>+7.2f} {d.valence:>+7.2f}"
+            )
+        if windows:
+            for w in r.windows:
+                span = f"{w.start_s:.2f}-{w.end_s:.2f}s"
+                lines.append(
+                    f"  {span:<30} {'':>7}  {w.label:<10} {w.confidence:>5.2f} "
+                    f"{w.arousal:>+7.2f} {w.valence:>+7.2f}"
+                )
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------- listen
+@main.command()
+@_model_options
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="Read raw PCM (signed 16-bit little-endian mono at the model rate) from stdin.",
+)
+@click.option("--device", help="Microphone: index or part of the name (see --list-devices).")
+@click.option("--list-devices", is_flag=True, help="List the microphones and exit.")
+@click.option("--threshold", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Lowest confidence of an emitted event.")  # fmt: skip
+@click.option("--smoothing", default=0.5, show_default=True, type=click.FloatRange(0, 0.99),
+              help="Weight of the previous decision in the moving average.")  # fmt: skip
+@click.option("--seconds", type=float, help="Stop after this many seconds of audio.")
+def listen(
+    model_path, backend, threads, delegate, hop_s, window_s, from_stdin, device, list_devices,
+    threshold, smoothing, seconds,
+) -> None:  # fmt: skip
+    """Stream emotion events from the microphone (or --stdin): one JSON object per line on
+    standard output, until stopped (Ctrl-C, end of input or --seconds). A summary goes to
+    standard error at the end."""
+    if list_devices:
+        _print_devices()
+        return
+    model = _load_model(model_path, backend, threads, delegate)
+    settings = _settings(hop_s, window_s, threshold=threshold, smoothing=smoothing)
+    from edgeser.recognizer import Recognizer
+
+    recognizer = Recognizer(model, settings)
+    rate = model.meta.frontend.sample_rate
+    limit = None if seconds is None else round(seconds * rate)
+    started = time.perf_counter()
+    mic = None
+    stopped_by = "end of input"
+    try:
+        if from_stdin:
+            chunks = _stdin_chunks(rate // 10)
+        else:
+            from edgeser.microphone import Microphone
+
+            try:
+                mic = Microphone(device, rate=rate, chunk_samples=rate // 10)
+                mic.open()
+            except EdgeserError as exc:
+                raise _fail(exc) from None
+            chunks = mic.chunks()
+        samples = 0
+        with _SigtermAsInterrupt():
+            for chunk in chunks:
+                if limit is not None:
+                    chunk = chunk[: limit - samples]
+                samples += chunk.shape[0]
+                _emit(recognizer.feed(chunk))
+                if limit is not None and samples >= limit:
+                    stopped_by = "--seconds"
+                    break
+    except KeyboardInterrupt:
+        stopped_by = "interrupt"
+    except BrokenPipeError:
+        stopped_by = "closed output"
+    finally:
+        if mic is not None:
+            mic.close()
+    with contextlib.suppress(BrokenPipeError):
+        _emit(recognizer.flush())
+    summary = {
+        "stopped_by": stopped_by,
+        "audio_s": round(recognizer.stream_seconds, 3),
+        "wall_s": round(time.perf_counter() - started, 3),
+        "windows_scored": recognizer.windows_scored,
+        "windows_unvoiced": recognizer.windows_unvoiced,
+    }
+    if mic is not None:
+        summary["overflows"] = mic.overflows
+        summary["dropped_chunks"] = mic.dropped_chunks
+    click.echo("edgeser listen: " + json.dumps(summary), err=True)
+
+
+def _emit(events) -> None:
+    for event in events:
+        sys.stdout.write(json.dumps(event.to_dict()) + "\n")
+    if events:
+        sys.stdout.flush()
+
+
+class _SigtermAsInterrupt:
+    """Treat SIGTERM like Ctrl-C while streaming, so both end cleanly with a summary."""
+
+    def __enter__(self) -> None:
+        self._old = signal.signal(signal.SIGTERM, self._handler)
+
+    @staticmethod
+    def _handler(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGTERM, self._old)
+
+
+def _stdin_chunks(samples: int) -> Iterator[np.ndarray]:
+    stream = sys.stdin.buffer
+    carry = b""
+    while True:
+        data = stream.read1(2 * samples) if hasattr(stream, "read1") else stream.read(2 * samples)
+        if not data:
+            if carry:
+                click.echo("edgeser listen: ignored a trailing odd byte on stdin", err=True)
+            return
+        data = carry + data
+        even = len(data) - len(data) % 2
+        carry = data[even:]
+        if even:
+            yield np.frombuffer(data[:even], dtype="<i2").astype(np.int16)
+
+
+def _print_devices() -> None:
+    from edgeser.microphone import list_devices
+
+    try:
+        devices = list_devices()
+    except EdgeserError as exc:
+        raise _fail(exc) from None
+    if not devices:
+        click.echo("no input devices")
+        return
+    click.echo(f"{'index':>5}  {'name':<40} {'channels':>8} {'rate':>7}  host api")
+    for d in devices:
+        mark = " (default)" if d.is_default else ""
+        click.echo(
+            f"{d.index:>5}  {d.name[:40]:<40} {d.channels:>8} {d.default_rate:>7.0f}  "
+            f"{d.host_api}{mark}"
+        )
+
+
+# ---------------------------------------------------------------------------------------- info
+@main.command()
+@click.argument("model_path", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="The metadata and checks as JSON.")
+@click.option("--edgetpu", is_flag=True, help="Show the full Edge TPU compatibility table.")
+@click.option("--backend", default="auto", show_default=True)
+def info(model_path, as_json, edgetpu, backend) -> None:
+    """Describe a model (default: the embedded one): labels, frontend, normalisation, tensors,
+    quantisation, hash, size, MACs, training and metrics, and Edge TPU compatibility."""
+    from edgeser.edgetpu import compatibility_report
+
+    model = _load_model(model_path, backend, 1, None)
+    meta = model.meta
+    try:
+        report = compatibility_report(model.path, backend=backend)
+    except EdgeserError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        doc = json.loads(meta.to_json())
+        doc["path"] = str(model.path)
+        doc["backend"] = model.backend.describe()
+        doc["edgetpu"] = report.to_dict()
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    click.echo(_info_text(model, report, full_edgetpu=edgetpu))
+
+
+def _info_text(model, report, full_edgetpu: bool) -> str:
+    meta = model.meta
+    fe = meta.frontend
+    norm = meta.normalisation
+    lines = [
+        f"model       {meta.name}",
+        f"file        {model.path} ({meta.tflite_bytes:,} bytes, sha256 {meta.tflite_sha256})",
+        f"backend     {model.backend.describe()}",
+        f"labels      {', '.join(meta.labels)}",
+        f"window      {meta.window_frames} frames x {fe.num_bands} bands "
+        f"({((meta.window_frames - 1) * fe.hop_samples + fe.window_samples) / fe.sample_rate:g} s)",
+        f"frontend    spec v{fe.spec_version}: {fe.sample_rate} Hz, {fe.window_samples}-sample "
+        f"window, {fe.hop_samples}-sample hop, {fe.fft_size}-point, {fe.num_bands} HTK Mel bands "
+        f"{fe.lower_hz:g}-{fe.upper_hz:g} Hz",
+        f"normalise   {norm.mode} (scale {norm.scale_db:g} dB"
+        + (f", offset {norm.offset_db:g} dB)" if norm.mode == "fixed" else ")"),
+        f"input       {meta.input.dtype} {list(meta.input.shape)} scale {meta.input.scale:.6g} "
+        f"zero point {meta.input.zero_point}",
+        f"output      {meta.output.dtype} {list(meta.output.shape)} scale "
+        f"{meta.output.scale:.6g} zero point {meta.output.zero_point}",
+        f"work        {meta.macs:,} multiply-accumulates per window",
+    ]
+    data = meta.training.get("data") if meta.training else None
+    if data:
+        lines.append(f"trained on  {json.dumps(data, sort_keys=True)}")
+    metrics = meta.metrics or {}
+    for which in ("float", "int8"):
+        if isinstance(metrics.get(which), dict) and "uar" in metrics[which]:
+            m = metrics[which]
+            lines.append(
+                f"{which:<11} {metrics.get('protocol', '')} UAR {100 * m['uar']:.1f}% "
+                f"WA {100 * m.get('wa', 0):.1f}%"
+            )
+    lines.append(
+        f"edge tpu    {report.mapped} of {len(report.ops)} operators would map (static "
+        "estimate; --edgetpu for the table)"
+    )
+    if full_edgetpu:
+        lines.append(report.format())
+    return "\n".join(lines)
