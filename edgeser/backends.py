@@ -11,6 +11,7 @@ by the chosen backend when ``delegate="edgetpu"``.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import platform
@@ -143,7 +144,8 @@ def make_interpreter(
         if delegate != "edgetpu":
             raise BackendError(f"unknown delegate {delegate!r}: the only one is edgetpu")
         try:
-            delegates.append(chosen.load_delegate(EDGETPU_LIBRARY))
+            ctypes.CDLL(EDGETPU_LIBRARY)  # first, so a missing library never reaches LiteRT,
+            delegates.append(chosen.load_delegate(EDGETPU_LIBRARY))  # whose failure is noisy
         except (ValueError, OSError, RuntimeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BackendError(

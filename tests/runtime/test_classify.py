@@ -1,0 +1,66 @@
+"""Whole-file classification (edgeser.classify) and events (edgeser.events)."""
+
+import numpy as np
+import pytest
+
+from edgeser import AudioError, EmotionModel, classify_file, classify_pcm
+from edgeser.audio import load_pcm16, write_wav_pcm16
+from edgeser.classify import window_starts
+from edgeser.events import CIRCUMPLEX, EmotionEvent, arousal_valence
+from edgeser.examples import example_path
+
+
+@pytest.fixture(scope="module")
+def model():
+    return EmotionModel()
+
+
+def test_window_starts():
+    assert window_starts(197, 198, 50) == []
+    assert window_starts(198, 198, 50) == [0]
+    assert window_starts(222, 198, 50) == [0]  # 24 frames left: less than half a hop
+    assert window_starts(223, 198, 50) == [0, 25]
+    assert window_starts(298, 198, 50) == [0, 50, 100]
+
+
+def test_example_clip(model):
+    result = classify_file(example_path(), model)
+    assert result.duration_s == pytest.approx(3.73, abs=0.01)
+    assert result.decision is not None and result.decision.label in model.labels
+    assert [w.start_s for w in result.windows] == [0.0, 0.5, 1.0, 1.5]
+    mean = np.mean([list(w.probabilities.values()) for w in result.windows], axis=0)
+    assert np.allclose(list(result.decision.probabilities.values()), mean)
+    doc = result.to_dict()
+    assert doc["decision"]["label"] == result.decision.label and len(doc["windows"]) == 4
+
+
+def test_same_audio_in_other_formats_gives_the_same_decision(model, tmp_path):
+    pcm = load_pcm16(example_path())
+    stereo = tmp_path / "stereo.wav"
+    write_wav_pcm16(stereo, np.stack([pcm, pcm], axis=1), 16000)
+    a = classify_file(example_path(), model).decision
+    b = classify_file(stereo, model).decision
+    assert a.probabilities == b.probabilities
+
+
+def test_too_short_and_silent_audio(model):
+    with pytest.raises(AudioError, match="shorter than the model"):
+        classify_pcm(np.zeros(16000, np.int16), model)
+    silent = classify_pcm(np.zeros(48000, np.int16), model)
+    assert silent.decision is None and silent.windows == []
+
+
+def test_arousal_valence_mapping():
+    labels = ["anger", "sadness", "neutral"]
+    assert arousal_valence(labels, np.array([1.0, 0, 0])) == CIRCUMPLEX["anger"]
+    a, v = arousal_valence(labels, np.array([0.5, 0.5, 0]))
+    assert a == pytest.approx((0.8 - 0.5) / 2) and v == pytest.approx((-0.6 - 0.7) / 2)
+    assert arousal_valence(["unknown"], np.array([1.0])) == (0.0, 0.0)
+    for arousal, valence in CIRCUMPLEX.values():
+        assert -1 <= arousal <= 1 and -1 <= valence <= 1
+
+
+def test_event_from_probabilities():
+    e = EmotionEvent.from_probabilities(["a", "b"], np.array([0.25, 0.75]), 0.0, 2.0, 0.5)
+    assert e.label == "b" and e.confidence == 0.75
+    assert e.to_dict()["probabilities"] == {"a": 0.25, "b": 0.75}
