@@ -30,6 +30,7 @@ import numpy as np
 from edgeser.errors import ConfigError
 from edgeser.events import EmotionEvent
 from edgeser.frontend import Frontend
+from edgeser.frontend.frontend import check_pcm
 from edgeser.model import EmotionModel
 from edgeser.vad import SessionMean, VadConfig, VoiceGate
 
@@ -127,6 +128,8 @@ class Recognizer:
     def reset(self) -> None:
         """Start a new session: forget audio, noise floor, session mean and smoothing."""
         self._stream.reset()
+        self._buffered: list[np.ndarray] = []
+        self._samples = 0
         self._gate.reset()
         self._session.reset()
         bands = self.model.meta.frontend.num_bands
@@ -143,14 +146,26 @@ class Recognizer:
 
     @property
     def stream_seconds(self) -> float:
-        """Seconds of audio fed since the last reset (including samples not yet framed)."""
-        return (
-            self._count * self.plan.hop_samples + self._stream._pending.shape[0]
-        ) / self.plan.rate
+        """Seconds of audio fed since the last reset."""
+        return self._samples / self.plan.rate
 
     def feed(self, pcm: np.ndarray) -> list[EmotionEvent]:
-        """Append int16 mono PCM (any length) and return the events that became due."""
-        frames = self._stream.process(pcm)
+        """Append int16 mono PCM (any length) and return the events that became due.
+
+        Audio is buffered until the next decision is due, then framed in one go: the result is
+        the same, and small chunks do not pay the frontend's per-call cost."""
+        pcm = check_pcm(pcm)
+        if pcm.shape[0]:
+            self._buffered.append(pcm)
+            self._samples += pcm.shape[0]
+        if self.model.meta.frontend.num_frames(self._samples) < self._next_due:
+            return []
+        return self._process()
+
+    def _process(self) -> list[EmotionEvent]:
+        chunk = np.concatenate(self._buffered) if len(self._buffered) > 1 else self._buffered[0]
+        self._buffered = []
+        frames = self._stream.process(chunk)
         if frames.shape[0] == 0:
             return []
         voiced = self._gate.process(frames)
@@ -173,12 +188,13 @@ class Recognizer:
     def flush(self) -> list[EmotionEvent]:
         """Score the stream's tail: the model window ending at the last frame, if at least
         half a hop of audio came after the last decision. Call at the end of a stream."""
+        events = self._process() if self._buffered else []
         tail = self._count - self._last_scored_end
         if self._count < self.plan.model_frames or tail < max(1, self.plan.hop_frames // 2):
-            return []
+            return events
         event = self._score(self._count)
         self._next_due = self._count + self.plan.hop_frames
-        return [event] if event is not None else []
+        return events + ([event] if event is not None else [])
 
     def _add_session(self, start: int, stop: int) -> None:
         if stop > start:
