@@ -370,3 +370,25 @@ def _info_text(model, report, full_edgetpu: bool) -> str:
     if full_edgetpu:
         lines.append(report.format())
     return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------- export
+@main.command()
+@click.argument("model_path", required=False, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["c"]), default="c", show_default=True)
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write (created).")  # fmt: skip
+def export(model_path, fmt, out_dir) -> None:
+    """Export an int8 model for TFLite Micro firmware: the model as a C array, the frontend
+    tables and C sources, golden vectors and a C program that checks them bit for bit."""
+    from firmware_bridge.export import export_c
+
+    try:
+        files = export_c(model_path, out_dir)
+    except (EdgeserError, ValueError) as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        raise InputError(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
+    total = sum(f.stat().st_size for f in files)
+    click.echo(f"wrote {len(files)} files ({total:,} bytes) to {out_dir}; build and check with:")
+    click.echo(f"  make -C {out_dir} check")

@@ -12,6 +12,9 @@ typedef struct {
     int32_t zero_point; /* the model input's int8 zero point */
 } ef_requantizer;
 
+/* One value: clamp(zero_point + (((v - offset_q7) * M + 2^(s-1)) >> s), -128, 127). */
+int8_t ef_requantize_one(const ef_requantizer *rq, int32_t value);
+
 /* q[i] = clamp(zero_point + (((v[i] - offset_q7) * M + 2^(s-1)) >> s), -128, 127) */
 void ef_requantize(const ef_requantizer *rq, const int16_t *in, int8_t *out, size_t n);
 
