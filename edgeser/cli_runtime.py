@@ -183,13 +183,29 @@ def _classify_table(results, windows: bool, model_name: str, backend: str) -> st
 @click.option("--smoothing", default=0.5, show_default=True, type=click.FloatRange(0, 0.99),
               help="Weight of the previous decision in the moving average.")  # fmt: skip
 @click.option("--seconds", type=float, help="Stop after this many seconds of audio.")
+@click.option(
+    "--serial", "serial_port", help="Also send each event as a frame to this serial port."
+)
+@click.option("--baud", default=115200, show_default=True, type=click.IntRange(1))
+@click.option("--udp", "udp_target", help="Also send each event as a datagram to HOST:PORT.")
+@click.option(
+    "--heartbeat",
+    "heartbeat_s",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds between heartbeat frames (0: none).",
+)
 def listen(
     model_path, backend, threads, delegate, hop_s, window_s, from_stdin, device, list_devices,
-    threshold, smoothing, seconds,
+    threshold, smoothing, seconds, serial_port, baud, udp_target, heartbeat_s,
 ) -> None:  # fmt: skip
     """Stream emotion events from the microphone (or --stdin): one JSON object per line on
     standard output, until stopped (Ctrl-C, end of input or --seconds). A summary goes to
-    standard error at the end."""
+    standard error at the end.
+
+    With --serial and/or --udp, each event (and a heartbeat every --heartbeat seconds) also
+    goes out as a COBS + CRC-16 frame of the event protocol (firmware_bridge/PROTOCOL.md)."""
     if list_devices:
         _print_devices()
         return
@@ -198,6 +214,7 @@ def listen(
     from edgeser.recognizer import Recognizer
 
     recognizer = Recognizer(model, settings)
+    link = _EventLink.open(model, serial_port, baud, udp_target, heartbeat_s)
     rate = model.meta.frontend.sample_rate
     limit = None if seconds is None else round(seconds * rate)
     started = time.perf_counter()
@@ -221,7 +238,9 @@ def listen(
                 if limit is not None:
                     chunk = chunk[: limit - samples]
                 samples += chunk.shape[0]
-                _emit(recognizer.feed(chunk))
+                events = recognizer.feed(chunk)
+                _emit(events)
+                link.send(events, recognizer.stream_seconds, mic)
                 if limit is not None and samples >= limit:
                     stopped_by = "--seconds"
                     break
@@ -233,7 +252,9 @@ def listen(
         if mic is not None:
             mic.close()
     with contextlib.suppress(BrokenPipeError):
-        _emit(recognizer.flush())
+        events = recognizer.flush()
+        _emit(events)
+        link.send(events, recognizer.stream_seconds, mic)
     summary = {
         "stopped_by": stopped_by,
         "audio_s": round(recognizer.stream_seconds, 3),
@@ -244,7 +265,77 @@ def listen(
     if mic is not None:
         summary["overflows"] = mic.overflows
         summary["dropped_chunks"] = mic.dropped_chunks
+    summary.update(link.close())
     click.echo("edgeser listen: " + json.dumps(summary), err=True)
+
+
+class _EventLink:
+    """The event-protocol senders of ``listen`` (none, serial, UDP or both)."""
+
+    def __init__(self, senders: dict[str, Any], model_id: int, heartbeat_s: float) -> None:
+        from firmware_bridge.protocol import SequenceCounter
+
+        self.senders = senders
+        self.model_id = model_id
+        self.heartbeat_s = heartbeat_s
+        self.seq = SequenceCounter()
+        self._last_beat = time.monotonic()
+
+    @classmethod
+    def open(cls, model, serial_port, baud, udp_target, heartbeat_s) -> _EventLink:
+        senders: dict[str, Any] = {}
+        if serial_port is None and udp_target is None:
+            return cls(senders, 0, 0.0)
+        from edgeser.transport import SerialSender, UdpSender, parse_udp_target
+        from firmware_bridge.protocol import model_id_of
+
+        try:
+            if udp_target is not None:
+                senders["udp"] = UdpSender(*parse_udp_target(udp_target))
+            if serial_port is not None:
+                senders["serial"] = SerialSender(serial_port, baud)
+        except EdgeserError as exc:
+            for sender in senders.values():
+                sender.close(timeout=0.1)
+            raise _fail(exc) from None
+        return cls(senders, model_id_of(model.path), heartbeat_s)
+
+    def send(self, events, stream_s: float, mic) -> None:
+        if not self.senders:
+            return
+        from firmware_bridge.protocol import HeartbeatRecord, event_record_from
+
+        for e in events:
+            record = event_record_from(
+                list(e.probabilities.values()),
+                seq=self.seq.next(),
+                time_ms=round(e.end_s * 1000),
+                model_id=self.model_id,
+                confidence=e.confidence,
+                arousal=e.arousal,
+                valence=e.valence,
+            )
+            for sender in self.senders.values():
+                sender.send(record)
+        now = time.monotonic()
+        if self.heartbeat_s > 0 and now - self._last_beat >= self.heartbeat_s:
+            self._last_beat = now
+            beat = HeartbeatRecord(
+                seq=self.seq.next(),
+                time_ms=round(stream_s * 1000) & 0xFFFFFFFF,
+                model_id=self.model_id,
+                dropped_audio=(mic.dropped_chunks if mic is not None else 0) & 0xFFFFFFFF,
+                dropped_events=sum(s.dropped for s in self.senders.values()) & 0xFFFFFFFF,
+            )
+            for sender in self.senders.values():
+                sender.send(beat)
+
+    def close(self) -> dict[str, Any]:
+        stats = {}
+        for name, sender in self.senders.items():
+            sender.close(timeout=1.0)
+            stats[name] = sender.stats()
+        return stats
 
 
 def _emit(events) -> None:
