@@ -280,6 +280,8 @@ class _EventLink:
         self.heartbeat_s = heartbeat_s
         self.seq = SequenceCounter()
         self._last_beat = time.monotonic()
+        self._audio_dropped = 0
+        self._sender_dropped = 0
 
     @classmethod
     def open(cls, model, serial_port, baud, udp_target, heartbeat_s) -> _EventLink:
@@ -303,7 +305,7 @@ class _EventLink:
     def send(self, events, stream_s: float, mic) -> None:
         if not self.senders:
             return
-        from firmware_bridge.protocol import HeartbeatRecord, event_record_from
+        from firmware_bridge.protocol import event_record_from
 
         for e in events:
             record = event_record_from(
@@ -320,15 +322,29 @@ class _EventLink:
         now = time.monotonic()
         if self.heartbeat_s > 0 and now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
-            beat = HeartbeatRecord(
-                seq=self.seq.next(),
-                time_ms=round(stream_s * 1000) & 0xFFFFFFFF,
-                model_id=self.model_id,
-                dropped_audio=(mic.dropped_chunks if mic is not None else 0) & 0xFFFFFFFF,
-                dropped_events=sum(s.dropped for s in self.senders.values()) & 0xFFFFFFFF,
-            )
-            for sender in self.senders.values():
-                sender.send(beat)
+            self._beat(stream_s, mic)
+
+    def _beat(self, stream_s: float, mic) -> None:
+        from firmware_bridge.protocol import HeartbeatRecord, Status
+
+        audio_dropped = mic.dropped_chunks + mic.overflows if mic is not None else 0
+        sender_dropped = sum(s.dropped for s in self.senders.values())
+        flags = Status.AUDIO_RUNNING | Status.MODEL_LOADED
+        if audio_dropped > self._audio_dropped:
+            flags |= Status.AUDIO_OVERRUN
+        if sender_dropped > self._sender_dropped:
+            flags |= Status.SENDER_DROPS
+        self._audio_dropped, self._sender_dropped = audio_dropped, sender_dropped
+        beat = HeartbeatRecord(
+            seq=self.seq.next(),
+            time_ms=round(stream_s * 1000) & 0xFFFFFFFF,
+            model_id=self.model_id,
+            dropped_audio=audio_dropped & 0xFFFFFFFF,
+            dropped_events=sender_dropped & 0xFFFFFFFF,
+            flags=int(flags),
+        )
+        for sender in self.senders.values():
+            sender.send(beat)
 
     def close(self) -> dict[str, Any]:
         stats = {}

@@ -21,6 +21,7 @@ from firmware_bridge.protocol import (
     EventRecord,
     FrameDecoder,
     HeartbeatRecord,
+    Status,
     decode_frame,
     model_id_of,
 )
@@ -95,7 +96,9 @@ def test_listen_sends_events_and_heartbeats_over_a_serial_line():
     finally:
         os.close(master)
         os.close(slave)
-    assert any(isinstance(r, HeartbeatRecord) for r in records)
+    beats = [r for r in records if isinstance(r, HeartbeatRecord)]
+    assert beats and all(b.flags & Status.AUDIO_RUNNING and b.flags & Status.MODEL_LOADED
+                         for b in beats)  # fmt: skip
     _check(records, result.stdout)
 
 
