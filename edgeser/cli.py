@@ -160,6 +160,7 @@ def run() -> None:
 # The device commands (classify, listen, info) and the workstation commands (train, evaluate,
 # quantize) register themselves on ``main``, one module each.
 from edgeser import cli_runtime  # noqa: E402, F401, I001
+from edgeser import cli_check  # noqa: E402, F401
 from edgeser import cli_training  # noqa: E402, F401
 
 if __name__ == "__main__":
