@@ -162,6 +162,7 @@ def run() -> None:
 from edgeser import cli_runtime  # noqa: E402, F401, I001
 from edgeser import cli_check  # noqa: E402, F401
 from edgeser import cli_training  # noqa: E402, F401
+from edgeser import cli_bench  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()
