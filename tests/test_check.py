@@ -447,3 +447,20 @@ def test_real_process_exit_status_and_no_traceback(synthetic_data: Path, tmp_pat
         assert proc.returncode == expected, proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("edgeser: error: ")
+
+
+def test_check_never_imports_tensorflow(synthetic_data: Path) -> None:
+    code = (
+        "import sys\n"
+        "from edgeser.check import run_check, Thresholds\n"
+        f"report = run_check({str(DEFAULT)!r}, {str(synthetic_data)!r}, "
+        "thresholds=Thresholds(min_uar=0))\n"
+        "assert report['passed']\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'converters')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
