@@ -128,10 +128,6 @@ class LoadedModel:
     def meta(self) -> ModelMeta:
         return self.model.meta
 
-    @property
-    def kind(self) -> str:
-        return self.meta.input.dtype
-
     def describe(self) -> dict[str, Any]:
         meta = self.meta
         return {

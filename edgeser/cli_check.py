@@ -17,6 +17,16 @@ from edgeser.errors import EdgeserError
 _DEFAULTS = {"max_drop": 2.0, "per_class_drop": 10.0, "min_agreement": 95.0}
 
 
+class _OneLineUsage(click.Command):
+    """Usage errors (missing or malformed options) as one line on stderr, exit status 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise InputError(f"check: {exc.format_message()} (see edgeser check --help)") from None
+
+
 def _write(path: str, text: str, what: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
@@ -24,7 +34,7 @@ def _write(path: str, text: str, what: str) -> None:
         raise InputError(f"{path}: cannot write the {what}: {exc.strerror or exc}") from None
 
 
-@main.command()
+@main.command(cls=_OneLineUsage)
 @click.option(
     "--model",
     "model_path",

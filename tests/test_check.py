@@ -399,6 +399,8 @@ def test_synthetic_manifest_folder_scores(synthetic_data: Path, tmp_path: Path) 
         ("other_json_baseline", "not an edgeser check baseline"),
         ("no_model", "no such model file"),
         ("model_without_metadata", "metadata nometa.json is missing"),
+        ("missing_option", "Missing option '--model'"),
+        ("bad_number", "Invalid value for '--max-drop'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -426,6 +428,10 @@ def test_bad_input_exits_2_with_one_line(
     elif setup == "model_without_metadata":
         shutil.copy(DEFAULT, tmp_path / "nometa.tflite")
         args[1] = tmp_path / "nometa.tflite"
+    elif setup == "missing_option":
+        args = args[2:]
+    elif setup == "bad_number":
+        args += ["--max-drop", "two"]
     code, out, err = run(*args)
     assert code == 2, out + err
     assert out == ""
