@@ -609,6 +609,12 @@ def run_check(
     try:
         if reference_path is not None:
             reference = load_model(reference_path, metadata_from=model)
+            if set(reference.meta.labels) != set(model.meta.labels):
+                raise CheckError(
+                    f"{reference_path}: the reference's labels "
+                    f"({', '.join(reference.meta.labels)}) are not the model's "
+                    f"({', '.join(model.meta.labels)}): not a reference for it"
+                )
         data = load_data(
             data_path, model.meta.labels, exclude_unknown_labels=exclude_unknown_labels
         )

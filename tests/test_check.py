@@ -169,6 +169,24 @@ def test_frontend_changed_under_the_model_fails(
     assert "metadata twin.json" in out
 
 
+def test_reference_with_other_labels_is_an_input_error(
+    synthetic_data: Path, tmp_path: Path
+) -> None:
+    shutil.copy(DEFAULT_FLOAT, tmp_path / "twin.tflite")
+    meta = json.loads(DEFAULT.with_suffix(".json").read_text())
+    meta["labels"] = [("calm" if x == "boredom" else x) for x in meta["labels"]]
+    meta["input"].update(dtype="float32", scale=0.0, zero_point=0)
+    meta["output"].update(dtype="float32", scale=0.0, zero_point=0)
+    meta["tflite_sha256"] = hashlib.sha256(DEFAULT_FLOAT.read_bytes()).hexdigest()
+    meta["tflite_bytes"] = DEFAULT_FLOAT.stat().st_size
+    (tmp_path / "twin.json").write_text(json.dumps(meta))
+    code, out, err = run(
+        "--model", DEFAULT, "--reference", tmp_path / "twin.tflite", "--data", synthetic_data
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert "the reference's labels" in err and "calm" in err
+
+
 def test_baseline_on_other_data_is_an_input_error(
     emodb_subset: Path, subset_baseline: Path, tmp_path: Path
 ) -> None:
