@@ -3,7 +3,7 @@ model it was converted from, when a ``.keras`` file is at hand), one 2 s window,
 each, in one process, so the ratios come from one run.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m pytest benchmarks/test_model_speed.py \
-        --benchmark-json benchmarks/results/model_speed.json
+        --benchmark-json benchmarks/results/bench_model_speed.json
 
 The Keras leg looks for ``$EDGESER_KERAS``, then ``default.keras`` beside the default model,
 then ``models/default.keras``; it is skipped, saying so, when none exists (the embedded model

@@ -3,7 +3,7 @@ smoothing) on a continuous stream of synthetic speech-like audio, 10 s per round
 default int8 model and its float32 twin, one interpreter thread, in one process.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m pytest benchmarks/test_recognizer_speed.py \
-        --benchmark-json benchmarks/results/recognizer_speed.json
+        --benchmark-json benchmarks/results/bench_recognizer_speed.json
 
 Each round feeds the next 10 s of the stream (the recognizer is warmed up first and never
 reset), in 100 ms chunks (a microphone's buffer) or in 1 s chunks.

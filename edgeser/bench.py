@@ -303,7 +303,12 @@ def synthetic_source(seconds: float, rate: int) -> AudioSource:
     from edgeser.synth import speech_like
 
     cycle = min(max(seconds, 4.0), SYNTH_CYCLE_S)
-    pcm = speech_like(cycle, rate=rate, seed=3, level=0.3)
+    # 10 s pieces: one 60 s call would need ~100 MB of float64 temporaries, which would then
+    # be the process's peak RSS instead of the runtime's.
+    pieces = [min(10.0, cycle - start) for start in np.arange(0.0, cycle, 10.0)]
+    pcm = np.concatenate([
+        speech_like(piece, rate=rate, seed=3 + k, level=0.3) for k, piece in enumerate(pieces)
+    ])  # fmt: skip
     return AudioSource(pcm, f"synthetic speech-like audio ({cycle:g} s, cycled)", "synthetic")
 
 
@@ -344,6 +349,37 @@ def window_seconds(model: Any) -> float:
     return ((model.meta.window_frames - 1) * cfg.hop_samples + cfg.window_samples) / cfg.sample_rate
 
 
+class _Samples:
+    """Timed samples per stage in preallocated float64 arrays (so that a long run does not
+    grow the process: the RSS check measures the runtime, not the benchmark's bookkeeping).
+    :meth:`reserve` sizes a stage before the run; :meth:`recorder` appends."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, np.ndarray] = {s: np.full(0, np.nan) for s in STAGES}
+        self._count: dict[str, int] = dict.fromkeys(STAGES, 0)
+
+    def reserve(self, stage: str, total: int) -> None:
+        self._data[stage] = np.full(total, np.nan)  # np.full touches every page now
+
+    def recorder(self, stage: str, count: int) -> Callable[[float], None]:
+        data, start = self._data[stage], self._count[stage]
+        if start + count > data.shape[0]:
+            grown = np.full(start + count, np.nan)
+            grown[:start] = data[:start]
+            self._data[stage] = data = grown
+        self._count[stage] = start + count
+        position = iter(range(start, start + count))
+
+        def record(value: float) -> None:
+            data[next(position)] = value
+
+        return record
+
+    def get(self, stage: str) -> np.ndarray:
+        values = self._data[stage][: self._count[stage]]
+        return values[~np.isnan(values)]
+
+
 class StageRunner:
     """The stages of one loaded configuration, run a slice at a time so that several
     configurations can take turns (rounds) and share any change of machine load alike.
@@ -356,7 +392,7 @@ class StageRunner:
         from edgeser.recognizer import Recognizer
 
         self.model, self.config, self.source, self.chunk_ms = model, config, source, chunk_ms
-        self.samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        self.samples = _Samples()
         cfg = model.meta.frontend
         self.hop = cfg.hop_samples
         self.rate = cfg.sample_rate
@@ -395,7 +431,9 @@ class StageRunner:
         return time.perf_counter() - start
 
     def frontend(self, hops: int) -> None:
-        self.samples["frontend_hop"].extend(self._hop() for _ in range(hops))
+        record = self.samples.recorder("frontend_hop", hops)
+        for _ in range(hops):
+            record(self._hop())
 
     def _model_call(self) -> tuple[float, float, float]:
         """One timed model_input, one timed invoke, one timed predict (different windows)."""
@@ -416,11 +454,14 @@ class StageRunner:
         return prep, invoke, clock() - start
 
     def model_calls(self, count: int) -> None:
+        prep = self.samples.recorder("model_input", count)
+        invoke = self.samples.recorder("invoke", count)
+        predict = self.samples.recorder("predict", count)
         for _ in range(count):
-            prep, invoke, predict = self._model_call()
-            self.samples["model_input"].append(prep)
-            self.samples["invoke"].append(invoke)
-            self.samples["predict"].append(predict)
+            a, b, c = self._model_call()
+            prep(a)
+            invoke(b)
+            predict(c)
 
     def _second(self) -> float:
         pieces = [
@@ -438,7 +479,9 @@ class StageRunner:
 
     def recognizer(self, seconds: int) -> None:
         cpu, wall = time.process_time(), time.perf_counter()
-        self.samples["recognizer_1s"].extend(self._second() for _ in range(seconds))
+        record = self.samples.recorder("recognizer_1s", seconds)
+        for _ in range(seconds):
+            record(self._second())
         self.rec_cpu += time.process_time() - cpu
         self.rec_wall += time.perf_counter() - wall
         self.rec_seconds += seconds
@@ -454,7 +497,7 @@ class StageRunner:
             "predict": window_seconds(model),
             "recognizer_1s": 1.0,
         }
-        stages = {stage: summarise(self.samples[stage], audio[stage]) for stage in STAGES}
+        stages = {stage: summarise(self.samples.get(stage), audio[stage]) for stage in STAGES}
         seconds = max(1, self.rec_seconds)
         size = config.model.stat().st_size
         return {
@@ -515,6 +558,17 @@ def compute_figures(
     }
 
 
+def stage_counts(runner: StageRunner, seconds: float, repeats: int) -> dict[str, int]:
+    """Timed samples per stage for ``seconds`` of audio and ``repeats`` model calls."""
+    return {
+        "frontend_hop": max(1, int(seconds * runner.rate) // runner.hop),
+        "model_input": repeats,
+        "invoke": repeats,
+        "predict": repeats,
+        "recognizer_1s": max(1, round(seconds)),
+    }
+
+
 def measure_all(
     runners: Sequence[StageRunner],
     *,
@@ -525,8 +579,8 @@ def measure_all(
 ) -> None:
     """Run every stage of every configuration in ``rounds`` interleaved rounds: round r runs
     1/rounds of each stage for configuration 1, then 2, ..."""
-    hops_total = max(1, int(seconds * runners[0].rate) // runners[0].hop)
-    secs_total = max(1, round(seconds))
+    counts = stage_counts(runners[0], seconds, repeats)
+    hops_total, secs_total = counts["frontend_hop"], counts["recognizer_1s"]
     rounds = max(1, min(rounds, repeats, secs_total))
     plan = list(
         zip(
@@ -801,6 +855,9 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
             else synthetic_source(options.seconds, rate)
         )
         runners = [StageRunner(model, cfg, source, options.chunk_ms) for cfg, model, _ in loaded]
+        for runner in runners:
+            for stage, count in stage_counts(runner, options.seconds, options.repeats).items():
+                runner.samples.reserve(stage, count)
         gc.collect()
         rss_start = rss_bytes()
         measure_all(

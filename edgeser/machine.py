@@ -23,12 +23,14 @@ Peak multiply-accumulate rate (an estimate, not a measurement)
     ==============================  ===========  ============  =============================
 
     The clock is ``cpuinfo_max_freq`` from cpufreq when readable, else the largest ``cpu MHz``
-    in ``/proc/cpuinfo``, else half the x86 BogoMIPS. Real kernels reach a fraction of this
-    (memory traffic, non-MAC operators such as the LSTM's sigmoid and tanh, per-operator
-    overhead), so the achieved fraction says how far the runtime is from the hardware's
-    arithmetic limit, not whether a better runtime exists. Raspberry Pi 4 (Cortex-A72, NEON,
-    1.5-1.8 GHz) estimates 24-29 int8 GMAC/s per core; Pi 5 (Cortex-A76, dot product, 2.4 GHz)
-    77 GMAC/s per core.
+    in ``/proc/cpuinfo`` (in a virtual machine often the nominal clock: a core that boosts
+    above it can then show more than 100% of the estimate), else half the x86 BogoMIPS.
+
+    Real kernels reach a fraction of this (memory traffic, non-MAC operators such as the LSTM's
+    sigmoid and tanh, per-operator overhead), so the achieved fraction says how far the runtime
+    is from the hardware's arithmetic limit, not whether a better runtime exists. Raspberry
+    Pi 4 (Cortex-A72, NEON, 1.5-1.8 GHz) estimates 24-29 int8 GMAC/s per core; Pi 5
+    (Cortex-A76, dot product, 2.4 GHz) 77 GMAC/s per core.
 """
 
 from __future__ import annotations
@@ -73,26 +75,51 @@ def _cpuinfo() -> list[tuple[str, str]]:
     return pairs
 
 
+ARM_PARTS = {
+    "0xd03": "Arm Cortex-A53",
+    "0xd04": "Arm Cortex-A35",
+    "0xd05": "Arm Cortex-A55",
+    "0xd07": "Arm Cortex-A57",
+    "0xd08": "Arm Cortex-A72",
+    "0xd09": "Arm Cortex-A73",
+    "0xd0a": "Arm Cortex-A75",
+    "0xd0b": "Arm Cortex-A76",
+    "0xd0d": "Arm Cortex-A77",
+    "0xd41": "Arm Cortex-A78",
+    "0xd46": "Arm Cortex-A510",
+    "0xd47": "Arm Cortex-A710",
+}
+"""Arm ``CPU part`` numbers (implementer 0x41) of the cores found on edge boards."""
+
+
 def cpu_model(info: list[tuple[str, str]] | None = None) -> str:
-    """The CPU's marketing name (x86 ``model name``; Arm ``Model``/``Hardware``/part)."""
+    """The CPU's name: x86 ``model name``; on Arm the core from ``CPU part`` with the board
+    (``Model``/``Hardware``, e.g. ``Raspberry Pi 4 Model B Rev 1.4 (Arm Cortex-A72)``)."""
     info = _cpuinfo() if info is None else info
-    values = dict(reversed(info))  # first occurrence wins
-    for key in ("model name", "model", "hardware", "cpu model", "processor"):
-        value = values.get(key)
-        if value and not value.isdigit():
-            return value
+    values = dict(reversed(info))  # the first occurrence of each key wins
+    if values.get("model name"):
+        return values["model name"]
     part = values.get("cpu part")
-    if part:
-        arm_parts = {
-            "0xd03": "Arm Cortex-A53",
-            "0xd05": "Arm Cortex-A55",
-            "0xd07": "Arm Cortex-A57",
-            "0xd08": "Arm Cortex-A72",
-            "0xd0b": "Arm Cortex-A76",
-            "0xd0d": "Arm Cortex-A77",
-        }
-        return arm_parts.get(part.lower(), f"Arm CPU part {part}")
-    return platform.processor() or platform.machine() or "unknown"
+    core = ARM_PARTS.get(part.lower(), f"Arm CPU part {part}") if part else None
+    board = next(
+        (values[k] for k in ("model", "hardware") if values.get(k) and not values[k].isdigit()),
+        None,
+    )
+    if board and core:
+        return f"{board} ({core})"
+    return board or core or platform.processor() or platform.machine() or "unknown"
+
+
+def _cpu_id(info: list[tuple[str, str]]) -> str | None:
+    """x86 ``family F model M stepping S`` or Arm ``implementer I part P variant V``."""
+    values = dict(reversed(info))
+    keys = (
+        ("cpu family", "model", "stepping")
+        if "cpu family" in values
+        else ("cpu implementer", "cpu part", "cpu variant")
+    )
+    found = [f"{k.removeprefix('cpu ')} {values[k]}" for k in keys if values.get(k)]
+    return " ".join(found) or None
 
 
 def cpu_flags(info: list[tuple[str, str]] | None = None) -> set[str]:
@@ -198,6 +225,7 @@ def describe() -> dict[str, Any]:
         "os": f"{uname.system} {uname.release}",
         "arch": uname.machine,
         "cpu": cpu_model(info),
+        "cpu_id": _cpu_id(info),
         "cores": os.cpu_count(),
         "cores_usable": usable_cores(),
         "simd": relevant,
@@ -225,7 +253,9 @@ def summary(machine: dict[str, Any]) -> str:
     backends = ", ".join(f"{k} {v}" for k, v in machine.get("backends", {}).items() if v)
     load = machine.get("load_average")
     return (
-        f"{machine['cpu']}, {machine['cores']} cores ({machine['cores_usable']} usable), {ghz}, "
+        f"{machine['cpu']}"
+        + (f" ({machine['cpu_id']})" if machine.get("cpu_id") else "")
+        + f", {machine['cores']} cores ({machine['cores_usable']} usable), {ghz}, "
         f"{peak.get('simd') or 'no known SIMD'}; {machine['os']} {machine['arch']}; "
         f"{machine['python']}, numpy {machine['numpy']}, {backends or 'no interpreter'}; "
         f"governor {machine.get('governor') or 'n/a'}; "
