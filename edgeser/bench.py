@@ -58,21 +58,21 @@ per-class recall and the confusion matrix come from :mod:`edgeser.datasets`. Wit
 
 The JSON result (``--json``; :data:`FORMAT`), times in seconds, sizes in bytes:
 
-``format``, ``options`` (the command's options), ``machine`` (:func:`edgeser.machine.describe`:
-``date``, ``edgeser``, ``cpu``, ``cores``, ``cores_usable``, ``simd``, ``governor``,
-``load_average``, ``python``, ``numpy``, ``backends``, ``peak``), ``input`` (``kind``,
-``source``, ``seconds``, ``repeats``, ``chunk_ms``, ``rounds``), ``configs`` (one per configuration:
-``label``, ``model`` {``path``, ``name``, ``dtype``, ``bytes``, ``sha256``, ``metadata``},
-``backend``, ``backend_version``, ``threads``, ``delegate``, ``stages`` {stage: {``n``,
-``min``, ``p50``, ``p90``, ``p99``, ``max``, ``mean``, ``audio_s``, ``rtf``,
-``x_real_time``}}, ``resources`` {``model_bytes``, ``load_rss_bytes``, ``arena_bytes``,
-``cpu_s_per_audio_s``, ``windows_scored``, ...},
+``format``; ``options`` (the command's options); ``machine`` (:func:`edgeser.machine.describe`:
+``date``, ``edgeser``, ``cpu``, ``cpu_id``, ``cores``, ``cores_usable``, ``simd``,
+``governor``, ``load_average``, ``load_average_end``, ``python``, ``numpy``, ``backends``,
+``peak``); ``input`` (``kind``, ``source``, ``seconds``, ``repeats``, ``chunk_ms``,
+``rounds``); ``configs``, one per configuration: ``label``, ``model`` {``path``, ``name``,
+``dtype``, ``bytes``, ``sha256``, ``metadata``}, ``backend``, ``backend_version``,
+``threads``, ``delegate``, ``stages`` {stage: {``n``, ``min``, ``p50``, ``p90``, ``p99``,
+``max``, ``mean``, ``audio_s``, ``rtf``, ``x_real_time``}}, ``resources`` {``model_bytes``,
+``load_rss_bytes``, ``arena_bytes``, ``cpu_s_per_audio_s``, ``windows_scored``, ...},
 ``compute`` {``macs_per_window``, ``achieved_macs_per_s``, ``peak_macs_per_s``,
-``fraction_of_peak``}), ``resources`` (``peak_rss_bytes``, ``rss_start_bytes``,
-``rss_end_bytes``, ``import_s``), ``accuracy`` (None
-without ``--data``; else ``model`` and ``reference`` {``uar``, ``wa``, ``per_class_recall``,
-``labels``, ``confusion``}, ``top1_agreement``, ``clips``, ``speakers``, ``session``) and, with
-``--against``, ``against`` (:func:`against`).
+``fraction_of_peak``}; ``resources`` (``peak_rss_bytes``, ``rss_start_bytes``,
+``rss_end_bytes``, ``import_s``); ``accuracy`` (None without ``--data``; else ``model`` and
+``reference`` {``uar``, ``wa``, ``per_class_recall``, ``labels``, ``confusion``},
+``top1_agreement``, ``clips``, ``speakers``, ``session``); with ``--against``, ``against``
+(:func:`against`).
 """
 
 from __future__ import annotations
@@ -887,6 +887,10 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
             accuracy.update(data_note or {})
             accuracy["data"] = options.data
     label_configs(results)
+    try:
+        machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        machine["load_average_end"] = None
     return {
         "format": FORMAT,
         "machine": machine,
@@ -949,6 +953,14 @@ def format_report(result: dict[str, Any]) -> str:
             f"{macs / 1e6:.2f} M MACs/window, metadata {mod['metadata']})"
             if macs
             else f"model    [{cfg['label']}] {mod['path']} ({mod['bytes']:,} bytes, {mod['dtype']})"
+        )
+    loads = [x for x in (m.get("load_average"), m.get("load_average_end")) if x]
+    busiest = max((x[0] for x in loads), default=0.0)
+    if busiest > (m.get("cores_usable") or 1) - 0.5:
+        lines.append(
+            f"note     1-minute load average up to {busiest:.2f} on {m.get('cores_usable')} cores "
+            "during this run: other processes compete for the CPU, so medians and tails are "
+            "inflated (min is the least affected)"
         )
     lines.append("")
     width = max(len(c["label"]) for c in result["configs"])
