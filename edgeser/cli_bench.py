@@ -47,6 +47,18 @@ def _model_choice(value: str, main_model: Path) -> tuple[Path, Path | None]:
     return Path(value), main_model
 
 
+def _twin_source(model: Path) -> Path | None:
+    """For ``NAME.float32.tflite`` without its own ``.json``: ``NAME.tflite`` (whose metadata it
+    borrows) when that has one; else None."""
+    from edgeser.model import meta_path
+
+    suffix = ".float32.tflite"
+    if meta_path(model).is_file() or not model.name.endswith(suffix):
+        return None
+    sibling = model.with_name(model.name[: -len(suffix)] + ".tflite")
+    return sibling if meta_path(sibling).is_file() else None
+
+
 def _threads(value: str) -> int:
     try:
         return int(value)
@@ -68,7 +80,13 @@ def build_configs(
 
     main_model = Path(model_path) if model_path is not None else default_model_path()
     axes = _parse_compare(compare)
-    models = [_model_choice(v, main_model) for v in axes.get("model", ["int8"])]
+    main_meta = _twin_source(main_model)
+    models = [
+        (main_model, main_meta)
+        if v.lower() in ("int8", "main", "default")
+        else _model_choice(v, main_model)
+        for v in axes.get("model", ["int8"])
+    ]
     backends = axes.get("backend", [backend])
     thread_counts = [_threads(v) for v in axes.get("threads", [str(threads)])]
     configs = []

@@ -228,3 +228,32 @@ def test_peak_estimate_from_flags():
     assert machine.peak_macs_per_s(desc, 8) == pytest.approx(4 * 2e9 * 32)  # capped at cores
     assert machine.peak_macs_per_s(desc, 1, "fp32") is None
     assert machine.peak_macs_per_s(desc, 1, delegate="edgetpu") == machine.EDGETPU_PEAK_MACS
+
+
+def test_float_twin_as_model_borrows_the_int8_metadata(tmp_path):
+    if not TWIN.is_file():
+        pytest.skip("the default model has no float32 twin")
+    out = tmp_path / "twin.json"
+    code, text = _bench("--model", str(TWIN), "--json", str(out))
+    assert code == 0, text
+    cfg = json.loads(out.read_text())["configs"][0]
+    assert cfg["model"]["dtype"] == "float32"
+    assert cfg["model"]["metadata"] == f"borrowed from {default_model_path()}"
+
+
+def test_against_matches_by_label_and_lists_the_rest():
+    def result(labels, p50):
+        stages = {s: {"p50": p50} for s in bench.STAGES}
+        return {
+            "machine": {"date": "d", "cpu": "c", "edgeser": "v"},
+            "configs": [{"label": label, "stages": stages} for label in labels],
+        }
+
+    diff = bench.against(result(["a", "b"], 2.0), result(["b", "c"], 1.0))
+    assert {row["config"] for row in diff["stages"]} == {"b"}
+    assert all(row["ratio"] == 2.0 and row["change_percent"] == 100.0 for row in diff["stages"])
+    assert diff["unmatched"] == ["a"]
+    # one configuration on each side always pairs, whatever the labels
+    single = bench.against(result(["x"], 1.0), result(["y"], 4.0))
+    assert len(single["stages"]) == len(bench.STAGES) and single["unmatched"] == []
+    assert "0.25x" in bench.format_against(single)
