@@ -1,13 +1,20 @@
-"""The emotion-recognition table: edgeser's model (float and int8) against the openSMILE peer
-(ComParE_2016 functionals + linear SVM, global and per-speaker standardisation), on the same
-speaker-independent folds, in one run.
+"""The emotion-recognition table: edgeser's model (float and int8, speaker and file sessions)
+against the openSMILE peer (ComParE_2016 functionals + linear SVM, global and per-speaker
+standardisation), on the same speaker-independent folds, in one run.
 
-    python benchmarks/emotion_table.py --corpus emodb [--epochs 50] [--norm window]
-        [--filters 16,16,32,32] [--with-ravdess] [--out benchmarks/results/emotion_emodb.json]
+    python benchmarks/emotion_table.py --corpus emodb|ravdess|both [--epochs 40]
+        [--norm session|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
+        [--with-other] [--no-peer] [--out benchmarks/results/emotion_table.json]
 
 EMO-DB: leave-one-speaker-out, 7 classes. RAVDESS: 5 actor-independent folds, 8 classes.
+``--with-other`` adds every clip of the other corpus to each fold's training set (the model
+then has the 9 labels of both; a label the scored corpus lacks counts as an error).
 The model's epoch is chosen on validation speakers drawn from each fold's training speakers;
-the peer's C on an inner leave-one-speaker-out of the training speakers.
+the peer's C on an inner leave-one-speaker-out of the training speakers. The int8 figures come
+from the device runtime (:func:`edgeser.scoring.score_recordings`); ``speaker`` sessions take
+the session mean over all the test speaker's voiced frames, ``file`` sessions over each
+recording alone. A confusion-matrix PNG (int8, speaker sessions) is written beside the JSON
+for each corpus.
 """
 
 from __future__ import annotations
@@ -15,77 +22,124 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
+import time
 import types
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import peer_opensmile
 
-from converters.evaluate import evaluate
+from converters.evaluate import confusion_png, evaluate
 from converters.train import TrainConfig
 from edgeser import datasets as ds
 from edgeser.cli_training import CORPUS_LABELS
 from edgeser.normalisation import Normalisation
 
 LABELS = CORPUS_LABELS
+PROTOCOL = {"emodb": "emodb-loso", "ravdess": "ravdess-5fold"}
+
+
+def _read(root: Path, corpus: str) -> list[ds.Clip]:
+    return ds.read_emodb(root / "emodb") if corpus == "emodb" else ds.read_ravdess(root / corpus)
+
+
+def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
+    clips = _read(root, corpus)
+    labels = list(LABELS[corpus])
+    extra: list[ds.Clip] = []
+    if args.with_other:
+        extra = _read(root, "ravdess" if corpus == "emodb" else "emodb")
+        labels = ds.label_set(list(clips) + extra)
+    folds = args.fold or None
+    ours = evaluate(clips, PROTOCOL[corpus], cfg, labels, extra_clips=extra, folds=folds)
+    table = {
+        "edgeser float (speaker sessions)": ours["float"]["uar"],
+        "edgeser int8 (speaker sessions)": ours["int8"]["uar"],
+        "edgeser float (file sessions)": ours["float_file"]["uar"],
+        "edgeser int8 (file sessions)": ours["int8_file"]["uar"],
+    }
+    wa = {
+        "edgeser float (speaker sessions)": ours["float"]["wa"],
+        "edgeser int8 (speaker sessions)": ours["int8"]["wa"],
+        "edgeser float (file sessions)": ours["float_file"]["wa"],
+        "edgeser int8 (file sessions)": ours["int8_file"]["wa"],
+    }
+    out: dict = {"uar": table, "wa": wa, "edgeser": ours}
+    if not args.no_peer and not folds:
+        peer_args = types.SimpleNamespace(cache_dir=peer_opensmile.DEFAULT_CACHE, jobs=2)
+        peer = peer_opensmile.run_corpus(corpus, clips, peer_args, peer_opensmile.C_GRID)
+        for form, name in (("global", "global"), ("per_speaker", "per speaker")):
+            key = f"openSMILE ComParE + SVM ({name})"
+            table[key] = peer["forms"][form]["uar"]
+            wa[key] = peer["forms"][form]["wa"]
+        out["peer"] = peer
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", choices=["emodb", "ravdess"], default="emodb")
+    p.add_argument("--corpus", choices=["emodb", "ravdess", "both"], default="emodb")
     p.add_argument("--data", default=None)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--norm", default="window", choices=["window", "session", "fixed"])
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--norm", default="session", choices=["window", "session", "fixed"])
+    p.add_argument("--session-subsets", type=float, default=0.0)
     p.add_argument("--filters", default="16,16,32,32")
-    p.add_argument("--with-ravdess", action="store_true")
+    p.add_argument("--lstm", type=int, default=32)
+    p.add_argument("--dense", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
+    p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
+    p.add_argument("--no-peer", action="store_true")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     root = ds.data_root(args.data)
     if root is None:
         print("emotion_table: no corpus (set --data or EDGESER_DATA)", file=sys.stderr)
         return 2
-    clips = (
-        ds.read_emodb(root / "emodb")
-        if args.corpus == "emodb"
-        else ds.read_ravdess(root / "ravdess")
-    )
-    labels = list(LABELS[args.corpus])
-    extra = []
-    if args.with_ravdess and args.corpus == "emodb":
-        extra = ds.read_ravdess(root / "ravdess")
-        labels += [x for x in LABELS["ravdess"] if x not in labels]
     cfg = TrainConfig(
         filters=tuple(int(f) for f in args.filters.split(",")),
+        lstm_units=args.lstm,
+        dense_units=args.dense,
         epochs=args.epochs,
+        seed=args.seed,
+        session_subset_probability=args.session_subsets,
         normalisation=Normalisation(args.norm),
     )
-    protocol = "emodb-loso" if args.corpus == "emodb" else "ravdess-5fold"
-    ours = evaluate(clips, protocol, cfg, labels, extra_clips=extra)
-    peer_args = types.SimpleNamespace(cache_dir=peer_opensmile.DEFAULT_CACHE, jobs=2)
-    peer = peer_opensmile.run_corpus(args.corpus, clips, peer_args, peer_opensmile.C_GRID)
-    table = {
-        "edgeser float": ours["float"]["uar"],
-        "edgeser int8": ours["int8"]["uar"],
-        "openSMILE ComParE + SVM (global)": peer["forms"]["global"]["uar"],
-        "openSMILE ComParE + SVM (per speaker)": peer["forms"]["per_speaker"]["uar"],
-    }
-    report = {
-        "command": "python benchmarks/emotion_table.py " + " ".join(argv or sys.argv[1:]),
-        "corpus": args.corpus,
-        "uar": table,
-        "edgeser": ours,
-        "peer": peer,
-        "machine": peer_opensmile.machine_info(2),
-    }
-    out = Path(args.out or f"benchmarks/results/emotion_{args.corpus}.json")
+    start = time.time()
+    corpora = ["emodb", "ravdess"] if args.corpus == "both" else [args.corpus]
+    out = Path(args.out or "benchmarks/results/emotion_table.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=float) + "\n")
-    for name, value in table.items():
-        print(f"{name:40s} UAR {100 * value:5.1f}%")
+    report: dict = {
+        "command": shlex.join(
+            ["python", "benchmarks/emotion_table.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": peer_opensmile.machine_info(2),
+        "train_config": cfg.to_dict(),
+        "corpora": {},
+    }
+    for corpus in corpora:
+        report["corpora"][corpus] = run_corpus(corpus, root, cfg, args)
+        report["seconds"] = round(time.time() - start, 1)
+        out.write_text(json.dumps(report, indent=2, default=float) + "\n")  # after each corpus
+        png = out.with_name(f"{out.stem}_{corpus}.png")
+        confusion_png(report["corpora"][corpus]["edgeser"], png)
+        ours = report["corpora"][corpus]["edgeser"]
+        print(f"[{corpus}] {ours['protocol']}, wrote {out} and {png}")
+        for name, value in report["corpora"][corpus]["uar"].items():
+            print(f"  {name:42s} UAR {100 * value:5.1f}%")
+        print(
+            f"  int8/float top-1 agreement {100 * ours['top1_agreement']:.1f}% (speaker), "
+            f"{100 * ours['top1_agreement_file']:.1f}% (file); int8 {ours['model']['int8_bytes']} "
+            f"bytes, {ours['model']['macs_per_window']} MACs per window",
+            flush=True,
+        )
     return 0
 
 

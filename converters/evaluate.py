@@ -10,12 +10,22 @@ Protocols:
 In every fold, validation speakers (one male and one female where the corpus says who is who,
 rotating with the fold) are taken from the training speakers; they choose the epoch. The test
 speakers are scored once, by the float Keras model and by its int8 conversion run through the
-device path (:class:`edgeser.model.EmotionModel`). Extra training corpora (``extra_clips``)
-are added to every fold's training set only.
+device runtime (:func:`edgeser.scoring.score_recordings` with the
+:class:`edgeser.model.EmotionModel`): the same windows, voice gate and session means as the
+device. Extra training corpora (``extra_clips``) are added to every fold's training set only
+(and their speakers are never validation speakers); the model then has the union of the
+labels, and a prediction of a label the scored corpus lacks counts as an error.
 
-The report (:func:`evaluate`) holds UAR, WA, per-class recall and confusion matrix for float
-and int8, their top-1 agreement, per-fold figures, model size and MACs, the frontend and
-training configs, and the data used.
+Two sessions (how the ``"session"`` normalisation's mean is taken, see
+:mod:`edgeser.scoring`): ``"speaker"`` (the mean of all the test speaker's voiced frames: the
+device after listening to the person for a while, the peer's per-speaker standardisation) and
+``"file"`` (each utterance alone: the device meeting it cold). ``float``/``int8`` are the
+speaker session; ``float_file``/``int8_file`` the file session. Window or fixed normalisation
+needs no session: both give the same figures.
+
+The report (:func:`evaluate`) holds UAR, WA, per-class recall and confusion matrix for each,
+float/int8 top-1 agreement, per-fold figures, model size and MACs, the frontend and training
+configs, and the data used.
 """
 
 from __future__ import annotations
@@ -31,14 +41,12 @@ from typing import Any
 import numpy as np
 
 from converters.train import (
-    ClipSet,
     TrainConfig,
     fit,
     keras_predict,
     load_clipset,
     predict_clips,
-    sliding_windows,
-    speaker_means,
+    session_means,
     window_inputs,
 )
 from edgeser.datasets import (
@@ -53,6 +61,7 @@ from edgeser.datasets import (
 from edgeser.frontend import Frontend
 
 PROTOCOLS = ("emodb-loso", "ravdess-5fold")
+SESSIONS = ("speaker", "file")
 
 
 def folds_for(protocol: str, clips: Sequence[Clip]) -> list[tuple[str, list[int], list[int]]]:
@@ -84,6 +93,17 @@ def validation_speakers(train: Sequence[Clip], fold_index: int, count: int = 2) 
     return set(chosen)
 
 
+def validation_speakers_per_corpus(
+    train: Sequence[Clip], fold_index: int, count: int = 2
+) -> set[str]:
+    """:func:`validation_speakers` within each corpus of ``train`` (so every corpus of a
+    multi-corpus model has its validation speakers)."""
+    chosen: set[str] = set()
+    for corpus in sorted({c.corpus for c in train}):
+        chosen |= validation_speakers([c for c in train if c.corpus == corpus], fold_index, count)
+    return chosen
+
+
 def _scores(
     y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str], classes: Sequence[int]
 ):
@@ -111,15 +131,16 @@ def evaluate(
     from converters.export import export_model
     from converters.models import count_macs
     from edgeser.model import EmotionModel
+    from edgeser.scoring import score_recordings
 
     start = time.time()
     data = load_clipset(list(clips) + list(extra_clips), labels)
     n_main = len(clips)
     frontend = Frontend()
+    session_norm = cfg.normalisation.mode == "session"
     classes = sorted({labels.index(c.label) for c in clips})
     y_true: list[int] = []
-    y_float: list[int] = []
-    y_int8: list[int] = []
+    preds: dict[str, list[int]] = {f"{k}_{s}": [] for k in ("float", "int8") for s in SESSIONS}
     per_fold: list[dict[str, Any]] = []
     size = macs = 0
     for fold_index, (name, train_idx, test_idx) in enumerate(folds_for(protocol, clips)):
@@ -132,32 +153,25 @@ def evaluate(
         va = [i for i in train_idx if clips[i].speaker in val]
         train_set, val_set, test_set = data.subset(tr), data.subset(va), data.subset(test_idx)
         result = fit(train_set, val_set, cfg)
-        means = speaker_means(frontend, test_set) if cfg.normalisation.mode == "session" else None
-        probs = predict_clips(
-            lambda b, m=result.model: keras_predict(m, b),
-            frontend,
-            test_set,
-            cfg,
-            means,
-        )
-        fold = {
+        fold: dict[str, Any] = {
             "fold": name,
             "validation_speakers": sorted(val),
             "best_epoch": result.best_epoch,
             "val_uar": result.best_val_uar,
             "train_seconds": round(result.seconds, 1),
-            "float_uar": uar(test_set.labels, probs.argmax(1), labels=classes),
         }
         y_true += test_set.labels.tolist()
-        y_float += probs.argmax(1).tolist()
+        for session in SESSIONS:
+            means = session_means(frontend, test_set, session) if session_norm else None
+            probs = predict_clips(
+                lambda b, m=result.model: keras_predict(m, b), frontend, test_set, cfg, means
+            )
+            preds[f"float_{session}"] += probs.argmax(1).tolist()
+            fold[f"float_{session}_uar"] = uar(test_set.labels, probs.argmax(1), labels=classes)
         macs = count_macs(result.model)
         if int8:
             with tempfile.TemporaryDirectory() as tmp:
-                train_means = (
-                    speaker_means(frontend, train_set)
-                    if cfg.normalisation.mode == "session"
-                    else None
-                )
+                train_means = session_means(frontend, train_set) if session_norm else None
                 rep = window_inputs(frontend, train_set, cfg, rng=None, means=train_means)
                 path = Path(tmp) / f"fold_{name}.tflite"
                 export_model(
@@ -173,18 +187,31 @@ def evaluate(
                 )
                 size = path.stat().st_size
                 model = EmotionModel(path)
-                p8 = _int8_probs(model, frontend, test_set, cfg, means)
-            y_int8 += p8.argmax(1).tolist()
-            fold["int8_uar"] = uar(test_set.labels, p8.argmax(1), labels=classes)
+                for session in SESSIONS:
+                    p8 = score_recordings(model, test_set.pcm, test_set.speakers, session)
+                    preds[f"int8_{session}"] += p8.argmax(1).tolist()
+                    fold[f"int8_{session}_uar"] = uar(test_set.labels, p8.argmax(1), labels=classes)
         per_fold.append(fold)
         log(json.dumps(fold))
     report: dict[str, Any] = {
         "protocol": protocol,
         "labels": list(labels),
         "classes_scored": [labels[k] for k in classes],
-        "float": _scores(y_true, y_float, labels, classes),
+        "float": _scores(y_true, preds["float_speaker"], labels, classes),
+        "float_file": _scores(y_true, preds["float_file"], labels, classes),
+        "sessions": {
+            "float, int8": "speaker: mean of the test speaker's voiced frames",
+            "float_file, int8_file": "file: each recording's own voiced frames",
+        },
         "folds": per_fold,
-        "model": {"architecture": cfg.architecture, "int8_bytes": size, "macs_per_window": macs},
+        "model": {
+            "architecture": cfg.architecture,
+            "int8_bytes": size,
+            "macs_per_window": macs,
+            "train_seconds_per_fold": round(
+                float(np.mean([f["train_seconds"] for f in per_fold])), 1
+            ),
+        },
         "train_config": cfg.to_dict(),
         "frontend_config": frontend.config.to_dict(),
         "data": {
@@ -195,23 +222,18 @@ def evaluate(
         },
         "machine": {"python": platform.python_version(), "processor": platform.processor()},
         "seconds": round(time.time() - start, 1),
-        "predictions": {"y_true": y_true, "float": y_float, "int8": y_int8},
+        "predictions": {"y_true": y_true, **preds},
     }
     if int8:
-        report["int8"] = _scores(y_true, y_int8, labels, classes)
-        report["top1_agreement"] = float(np.mean(np.array(y_float) == np.array(y_int8)))
-        report["uar_drop_points"] = 100 * (report["float"]["uar"] - report["int8"]["uar"])
+        report["int8"] = _scores(y_true, preds["int8_speaker"], labels, classes)
+        report["int8_file"] = _scores(y_true, preds["int8_file"], labels, classes)
+        for session, suffix in (("speaker", ""), ("file", "_file")):
+            f, i = np.array(preds[f"float_{session}"]), np.array(preds[f"int8_{session}"])
+            report[f"top1_agreement{suffix}"] = float(np.mean(f == i))
+            report[f"uar_drop_points{suffix}"] = 100 * (
+                report[f"float{suffix}"]["uar"] - report[f"int8{suffix}"]["uar"]
+            )
     return report
-
-
-def _int8_probs(model, frontend: Frontend, data: ClipSet, cfg: TrainConfig, means) -> np.ndarray:
-    """Utterance probabilities from the device path: frames -> integer normalisation -> int8."""
-    out = []
-    for clip, pcm in zip(data.clips, data.pcm, strict=True):
-        windows = sliding_windows(frontend.compute(pcm), cfg.window_frames, 50)
-        mean = means.get(clip.speaker) if means is not None else None
-        out.append(model.predict(windows, mean).mean(axis=0))
-    return np.stack(out)
 
 
 def confusion_png(report: dict[str, Any], path: str | Path, which: str = "int8") -> None:

@@ -7,9 +7,25 @@ shift) is applied to the PCM and the frontend is re-run each epoch (it computes 
 in about a millisecond); SpecAugment-style masks act on the features.
 
 Model input: a window of ``window_frames`` frames (198 = 2.0 s) of dB values, normalised as the
-:class:`Normalisation` says; longer clips are scored by sliding windows whose class
-probabilities are averaged. Model selection (the epoch) uses validation speakers taken from the
-training speakers only, never the test fold.
+:class:`Normalisation` says. Everything that the device defines is taken from the device code,
+so training and serving cannot drift apart:
+
+* the ``"session"`` mean is the per-band mean of the *voiced* frames
+  (:func:`edgeser.vad.voiced_flags`, :class:`edgeser.vad.SessionMean`, as
+  :func:`edgeser.scoring.session_means`), never of the zero padding or pauses;
+* clips are scored by the windows of :func:`edgeser.scoring.recording_windows` (the device's
+  :func:`edgeser.classify.window_starts`), whose class probabilities are averaged.
+
+Training crops are random crops of the frames. With ``session_subset_probability`` > 0 a
+training window is normalised with the mean of a random subset of its speaker's clips (always
+including the clip itself; one clip alone is the device meeting an utterance cold), so the
+model tolerates the short-session means the device sees. A gain augmentation moves the session
+mean with it (the device's session hears the same gain).
+
+Model selection (the epoch) uses validation speakers taken from the training speakers only,
+never the test fold. With more than one corpus in the training set, every epoch draws the same
+number of windows from each corpus (:func:`epoch_order`), and class weights balance the classes
+within each corpus.
 """
 
 from __future__ import annotations
@@ -25,6 +41,8 @@ from edgeser.audio import resample
 from edgeser.datasets import Clip, uar
 from edgeser.frontend import Frontend, FrontendConfig
 from edgeser.normalisation import Normalisation
+from edgeser.scoring import HOP_FRAMES, recording_windows
+from edgeser.vad import SessionMean, voiced_flags
 
 
 @dataclass(frozen=True)
@@ -60,20 +78,39 @@ class TrainConfig:
     time_mask_frames: int = 15
     band_masks: int = 1
     band_mask_bands: int = 4
+    # Probability that a training window's session mean comes from a random subset of its
+    # speaker's clips (the clip itself plus 0..n-1 others, the size log-uniform) instead of
+    # all of them ("session" normalisation only).
+    session_subset_probability: float = 0.0
     normalisation: Normalisation = field(default_factory=lambda: Normalisation("session"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (JSON lists back to tuples)."""
+        tc = dict(data)
+        tc["normalisation"] = Normalisation.from_dict(tc["normalisation"])
+        for key in ("filters", "snr_db", "gain_db", "speed"):
+            tc[key] = tuple(tc[key])
+        if tc.get("pools") is not None:
+            tc["pools"] = tuple(tuple(p) for p in tc["pools"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in tc.items() if k in known})
+
 
 @dataclass
 class ClipSet:
-    """Clips with their PCM (int16, frontend rate) and label indices."""
+    """Clips with their PCM (int16, frontend rate) and label indices; the clean frames and
+    their voiced flags are computed once, on first use (:meth:`frames_of`)."""
 
     clips: list[Clip]
     pcm: list[np.ndarray]
     labels: np.ndarray
     label_names: list[str]
+    frames: list[np.ndarray] | None = None
+    voiced: list[np.ndarray] | None = None
 
     def subset(self, index: Sequence[int]) -> ClipSet:
         idx = list(index)
@@ -82,7 +119,25 @@ class ClipSet:
             [self.pcm[i] for i in idx],
             self.labels[idx],
             self.label_names,
+            [self.frames[i] for i in idx] if self.frames is not None else None,
+            [self.voiced[i] for i in idx] if self.voiced is not None else None,
         )
+
+    def frames_of(self, frontend: Frontend) -> list[np.ndarray]:
+        """The frontend's frames of every clip (no augmentation), cached."""
+        if self.frames is None:
+            self.frames = [frontend.compute(p) for p in self.pcm]
+        return self.frames
+
+    def voiced_of(self, frontend: Frontend) -> list[np.ndarray]:
+        """The device's voiced flags of every clip (a fresh gate per clip), cached."""
+        if self.voiced is None:
+            self.voiced = [voiced_flags(f) for f in self.frames_of(frontend)]
+        return self.voiced
+
+    @property
+    def speakers(self) -> list[str]:
+        return [c.speaker for c in self.clips]
 
 
 def load_clipset(clips: Sequence[Clip], label_names: Sequence[str], rate: int = 16000) -> ClipSet:
@@ -95,15 +150,76 @@ def load_clipset(clips: Sequence[Clip], label_names: Sequence[str], rate: int = 
     return ClipSet(list(clips), pcm, labels, list(label_names))
 
 
-def _augment_pcm(pcm: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+def _subset_mean(
+    frames: Sequence[np.ndarray], voiced: Sequence[np.ndarray], index: Sequence[int]
+) -> np.ndarray | None:
+    """The device's session mean (:func:`edgeser.vad.voiced_mean`) over clips ``index``."""
+    mean = SessionMean(frames[0].shape[1])
+    for i in index:
+        mean.add(frames[i], voiced[i])
+    return mean.mean_q7()
+
+
+def session_means(
+    frontend: Frontend, data: ClipSet, session: str = "speaker"
+) -> list[np.ndarray | None]:
+    """Each clip's session mean as the device defines it (:func:`edgeser.scoring.
+    session_means`): ``"speaker"``, the voiced frames of all that speaker's clips; ``"file"``,
+    of the clip alone. None where nothing was voiced."""
+    frames, voiced = data.frames_of(frontend), data.voiced_of(frontend)
+    if session == "file":
+        return [_subset_mean(frames, voiced, [i]) for i in range(len(frames))]
+    if session != "speaker":
+        raise ValueError(f"session must be 'speaker' or 'file', got {session!r}")
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(data.speakers):
+        groups.setdefault(s, []).append(i)
+    by_speaker = {s: _subset_mean(frames, voiced, idx) for s, idx in groups.items()}
+    return [by_speaker[s] for s in data.speakers]
+
+
+def _mean_or_zero(mean: np.ndarray | None, bands: int) -> np.ndarray:
+    """As :func:`edgeser.scoring.score_recordings`: no voiced frame -> a zero mean."""
+    return np.zeros(bands, np.int64) if mean is None else np.asarray(mean, np.int64)
+
+
+class SessionSampler:
+    """Session means for training windows: the speaker's (all their clips) or, with
+    probability ``p``, the mean of a random subset of the speaker's clips that contains the
+    clip itself (size log-uniform in 1..n), as a device that has heard only a few utterances."""
+
+    def __init__(self, frontend: Frontend, data: ClipSet, p: float) -> None:
+        self.frames, self.voiced = data.frames_of(frontend), data.voiced_of(frontend)
+        self.bands = frontend.config.num_bands
+        self.p = p
+        self.speaker_mean = session_means(frontend, data, "speaker")
+        self.groups: dict[str, list[int]] = {}
+        for i, s in enumerate(data.speakers):
+            self.groups.setdefault(s, []).append(i)
+        self.speakers = data.speakers
+
+    def mean(self, i: int, rng: np.random.Generator | None) -> np.ndarray:
+        if rng is None or self.p <= 0 or rng.random() >= self.p:
+            return _mean_or_zero(self.speaker_mean[i], self.bands)
+        others = [j for j in self.groups[self.speakers[i]] if j != i]
+        n = len(others) + 1
+        k = min(n, int(np.exp(rng.uniform(0.0, np.log(n + 1.0)))))  # 1..n, log-uniform
+        chosen = [i] + (rng.choice(others, size=k - 1, replace=False).tolist() if k > 1 else [])
+        return _mean_or_zero(_subset_mean(self.frames, self.voiced, chosen), self.bands)
+
+
+def _augment_pcm(
+    pcm: np.ndarray, cfg: TrainConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Speed, gain and noise; returns the PCM and the gain applied (dB)."""
     x = pcm.astype(np.float64)
     if cfg.speed[1] > cfg.speed[0]:
         factor = rng.uniform(*cfg.speed)
         # Playing faster by `factor` = resampling to rate / factor (pitch and tempo change).
         # The new rate is a multiple of 320 Hz so the polyphase ratio stays small (fast).
         x = resample(x, 16000, 320 * round(16000 / factor / 320))
-    gain = 10 ** (rng.uniform(*cfg.gain_db) / 20)
-    x = x * gain
+    gain_db = float(rng.uniform(*cfg.gain_db))
+    x = x * 10 ** (gain_db / 20)
     if rng.random() < cfg.noise_probability:
         power = np.mean(x**2) + 1e-9
         snr = rng.uniform(*cfg.snr_db)
@@ -113,14 +229,16 @@ def _augment_pcm(pcm: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) ->
             noise -= np.convolve(noise, np.ones(64) / 64, mode="same")
         noise *= np.sqrt(power / 10 ** (snr / 10) / (np.mean(noise**2) + 1e-12))
         x = x + noise
-    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16), gain_db
 
 
 def _crop(frames: np.ndarray, length: int, rng: np.random.Generator | None) -> np.ndarray:
-    """A ``length``-frame window: random offset (training) or centred, zero-dB padded."""
+    """A ``length``-frame window: random offset (training) or the first window (as the device's
+    first window), zero-dB padded at the end when the clip is shorter (random place in
+    training)."""
     t = frames.shape[0]
     if t >= length:
-        start = int(rng.integers(0, t - length + 1)) if rng is not None else (t - length) // 2
+        start = int(rng.integers(0, t - length + 1)) if rng is not None else 0
         return frames[start : start + length]
     out = np.zeros((length, frames.shape[1]), dtype=frames.dtype)
     start = int(rng.integers(0, length - t + 1)) if rng is not None else 0
@@ -141,15 +259,21 @@ def _spec_augment(x: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> 
     return x
 
 
-def speaker_means(frontend: Frontend, data: ClipSet) -> dict[str, np.ndarray]:
-    """Per-band mean (dB, Q7 int64) of each speaker over all their clips' frames."""
-    sums: dict[str, list[np.ndarray]] = {}
-    for clip, pcm in zip(data.clips, data.pcm, strict=True):
-        sums.setdefault(clip.speaker, []).append(frontend.compute(pcm))
-    return {
-        s: np.round(np.concatenate(v).astype(np.float64).mean(axis=0)).astype(np.int64)
-        for s, v in sums.items()
-    }
+def _training_frames(
+    frontend: Frontend, pcm: np.ndarray, num_frames: int, cfg: TrainConfig, rng
+) -> tuple[np.ndarray, float]:
+    """Augmented frames of a random stretch of ``pcm`` a little longer than the window (the
+    frontend is frame-local, so cutting the PCM first gives the frames of a crop)."""
+    fc = frontend.config
+    extra = int(np.ceil(cfg.window_frames * 0.1)) + 2  # room for speed perturbation
+    span = cfg.window_frames + extra
+    if num_frames > span:
+        start = int(rng.integers(0, num_frames - span + 1))
+        pcm = pcm[start * fc.hop_samples : (start + span - 1) * fc.hop_samples + fc.window_samples]
+    if not cfg.augment:
+        return frontend.compute(pcm), 0.0
+    pcm, gain_db = _augment_pcm(pcm, cfg, rng)
+    return frontend.compute(pcm), gain_db
 
 
 def window_inputs(
@@ -157,32 +281,41 @@ def window_inputs(
     data: ClipSet,
     cfg: TrainConfig,
     rng: np.random.Generator | None,
-    means: dict[str, np.ndarray] | None = None,
+    means: Sequence[np.ndarray | None] | SessionSampler | None = None,
+    order: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """One normalised window per clip: (clips, frames, bands, 1) float32. With ``rng``,
-    augmentation and random crops; without, the centred window."""
-    out = np.empty((len(data.clips), cfg.window_frames, frontend.config.num_bands, 1), np.float32)
-    for i, (clip, pcm) in enumerate(zip(data.clips, data.pcm, strict=True)):
-        if rng is not None and cfg.augment:
-            pcm = _augment_pcm(pcm, cfg, rng)
-        window = _crop(frontend.compute(pcm), cfg.window_frames, rng)
-        mean = means.get(clip.speaker) if means is not None else None
+    """One normalised window per clip of ``order`` (default: every clip once):
+    (n, frames, bands, 1) float32. With ``rng``, augmentation and random crops; without, each
+    clip's first window. ``means``: one session mean per clip (or a :class:`SessionSampler`),
+    for ``"session"`` normalisation."""
+    order = list(range(len(data.clips))) if order is None else list(order)
+    bands = frontend.config.num_bands
+    out = np.empty((len(order), cfg.window_frames, bands, 1), np.float32)
+    frames_all = data.frames_of(frontend)
+    for n, i in enumerate(order):
+        gain_db = 0.0
+        if rng is not None:
+            frames, gain_db = _training_frames(
+                frontend, data.pcm[i], frames_all[i].shape[0], cfg, rng
+            )
+        else:
+            frames = frames_all[i]
+        window = _crop(frames, cfg.window_frames, rng)
+        mean = None
+        if cfg.normalisation.mode == "session":
+            if isinstance(means, SessionSampler):
+                mean = means.mean(i, rng)
+            elif means is not None:
+                mean = _mean_or_zero(means[i], bands)
+            else:
+                raise ValueError("session normalisation needs session means")
+            # The device's session hears the gain too: move the mean with it.
+            mean = mean + round(gain_db * 128)
         x = cfg.normalisation.to_float(window, mean)
         if rng is not None and cfg.augment:
             x = _spec_augment(x, cfg, rng)
-        out[i, :, :, 0] = x
+        out[n, :, :, 0] = x
     return out
-
-
-def sliding_windows(frames: np.ndarray, length: int, hop: int) -> np.ndarray:
-    """All ``length``-frame windows every ``hop`` frames (at least one, zero-padded)."""
-    t = frames.shape[0]
-    if t <= length:
-        return _crop(frames, length, None)[None]
-    starts = list(range(0, t - length + 1, hop))
-    if starts[-1] != t - length:
-        starts.append(t - length)
-    return np.stack([frames[s : s + length] for s in starts])
 
 
 def predict_clips(
@@ -190,18 +323,23 @@ def predict_clips(
     frontend: Frontend,
     data: ClipSet,
     cfg: TrainConfig,
-    means: dict[str, np.ndarray] | None = None,
-    hop_frames: int = 50,
+    means: Sequence[np.ndarray | None] | None = None,
+    hop_frames: int = HOP_FRAMES,
 ) -> np.ndarray:
-    """Utterance-level class probabilities: the mean over each clip's sliding windows.
+    """Utterance-level class probabilities: the mean over each clip's scoring windows
+    (:func:`edgeser.scoring.recording_windows`, as the device scores a recording).
 
     ``predict`` maps a batch (n, frames, bands, 1) to probabilities (n, classes); all windows
-    of all clips go through it together. Returns (clips, classes).
+    of all clips go through it together. ``means``: one session mean per clip. Returns
+    (clips, classes).
     """
+    bands = frontend.config.num_bands
     batches, owner = [], []
-    for i, (clip, pcm) in enumerate(zip(data.clips, data.pcm, strict=True)):
-        windows = sliding_windows(frontend.compute(pcm), cfg.window_frames, hop_frames)
-        mean = means.get(clip.speaker) if means is not None else None
+    for i, frames in enumerate(data.frames_of(frontend)):
+        windows = recording_windows(frames, cfg.window_frames, hop_frames)
+        mean = None
+        if cfg.normalisation.mode == "session":
+            mean = _mean_or_zero(means[i] if means is not None else None, bands)
         batches.append(cfg.normalisation.to_float(windows, mean)[..., None])
         owner += [i] * windows.shape[0]
     probs = predict(np.concatenate(batches))
@@ -241,6 +379,45 @@ def build_model(cfg: TrainConfig, n_classes: int, bands: int):  # -> keras.Model
     raise ValueError(f"unknown architecture {cfg.architecture!r}")
 
 
+def class_weights(data: ClipSet) -> np.ndarray:
+    """Per-clip loss weights: classes balanced within each corpus, mean weight 1."""
+    corpora = np.array([c.corpus for c in data.clips])
+    w = np.zeros(len(data.clips))
+    for corpus in np.unique(corpora):
+        idx = np.flatnonzero(corpora == corpus)
+        labels, counts = np.unique(data.labels[idx], return_counts=True)
+        of = dict(zip(labels.tolist(), counts.tolist(), strict=True))
+        for i in idx:
+            w[i] = len(idx) / (len(labels) * of[int(data.labels[i])])
+    return w.astype(np.float32)
+
+
+def epoch_order(data: ClipSet, rng: np.random.Generator) -> np.ndarray:
+    """The clips of one epoch: a permutation of all clips for one corpus. With several, the
+    same number from each corpus, the size of the smallest (so an epoch costs what the smallest
+    corpus times the number of corpora costs); a larger corpus contributes a different random
+    part each epoch, every clip once before any repeats."""
+    corpora = np.array([c.corpus for c in data.clips])
+    names = np.unique(corpora)
+    if len(names) == 1:
+        return rng.permutation(len(data.clips))
+    per = min(int(np.sum(corpora == corpus)) for corpus in names)
+    return rng.permutation(
+        np.concatenate([rng.permutation(np.flatnonzero(corpora == c))[:per] for c in names])
+    )
+
+
+def validation_uar(data: ClipSet, pred: np.ndarray) -> float:
+    """UAR on validation clips, the mean over corpora of each corpus's UAR on its own classes."""
+    corpora = np.array([c.corpus for c in data.clips])
+    scores = []
+    for corpus in np.unique(corpora):
+        idx = np.flatnonzero(corpora == corpus)
+        y = data.labels[idx]
+        scores.append(uar(y, pred[idx], labels=sorted(set(y.tolist()))))
+    return float(np.mean(scores))
+
+
 @dataclass
 class FitResult:
     model: object
@@ -252,13 +429,15 @@ class FitResult:
 
 def fit(
     train: ClipSet,
-    val: ClipSet,
+    val: ClipSet | None,
     cfg: TrainConfig,
     frontend_config: FrontendConfig | None = None,
     log: Callable[[str], None] | None = None,
+    fixed_epochs: int | None = None,
 ) -> FitResult:
     """Train on ``train``; pick the epoch with the best UAR on ``val`` (validation speakers
-    drawn from the training speakers, never the test fold)."""
+    drawn from the training speakers, never the test fold). With ``fixed_epochs`` (and
+    ``val`` None) train exactly that many epochs of the same schedule and keep the last."""
     import keras
     import tensorflow as tf
 
@@ -272,47 +451,50 @@ def fit(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss="sparse_categorical_crossentropy",
     )
-    counts = np.bincount(train.labels, minlength=n_classes).astype(np.float64)
-    present = counts > 0
-    weights = np.zeros(n_classes)
-    weights[present] = counts[present].sum() / (present.sum() * counts[present])
-    sample_weight_of = weights.astype(np.float32)
-    means = None
-    if cfg.normalisation.mode == "session":
-        means = speaker_means(frontend, train)
-        means.update(speaker_means(frontend, val))
+    weights = class_weights(train)
+    session = cfg.normalisation.mode == "session"
+    sampler = SessionSampler(frontend, train, cfg.session_subset_probability) if session else None
+    val_means = session_means(frontend, val) if session and val is not None else None
     best = (-1.0, -1)
     best_weights = None
     history: list[dict] = []
     start = time.time()
-    val_names = sorted(set(val.labels.tolist()))
-    for epoch in range(cfg.epochs):
+    epochs = cfg.epochs if fixed_epochs is None else min(fixed_epochs, cfg.epochs)
+    for epoch in range(epochs):
         # Cosine decay of the learning rate over the planned epochs.
         model.optimizer.learning_rate.assign(
             cfg.learning_rate * 0.5 * (1.0 + np.cos(np.pi * epoch / cfg.epochs))
         )
-        x = window_inputs(frontend, train, cfg, rng, means)
-        y = train.labels
-        order = rng.permutation(len(y))
+        order = epoch_order(train, rng)
+        x = window_inputs(frontend, train, cfg, rng, sampler, order=order)
+        y = train.labels[order]
         h = model.fit(
-            x[order],
-            y[order],
-            sample_weight=sample_weight_of[y[order]],
+            x,
+            y,
+            sample_weight=weights[order],
             batch_size=cfg.batch_size,
             epochs=1,
             verbose=0,
             shuffle=False,
         )
-        probs = predict_clips(lambda b: keras_predict(model, b), frontend, val, cfg, means)
-        val_uar = uar(val.labels, probs.argmax(axis=1), labels=val_names)
-        history.append({"epoch": epoch, "loss": float(h.history["loss"][0]), "val_uar": val_uar})
+        record = {"epoch": epoch, "loss": float(h.history["loss"][0])}
+        if val is None:
+            history.append(record)
+            if log:
+                log(f"epoch {epoch:3d} loss {record['loss']:.3f}")
+            continue
+        probs = predict_clips(lambda b: keras_predict(model, b), frontend, val, cfg, val_means)
+        record["val_uar"] = validation_uar(val, probs.argmax(axis=1))
+        history.append(record)
         if log:
-            log(f"epoch {epoch:3d} loss {history[-1]['loss']:.3f} val UAR {val_uar:.3f}")
-        if val_uar > best[0]:
-            best = (val_uar, epoch)
+            log(f"epoch {epoch:3d} loss {record['loss']:.3f} val UAR {record['val_uar']:.3f}")
+        if record["val_uar"] > best[0]:
+            best = (record["val_uar"], epoch)
             best_weights = model.get_weights()
         elif epoch - best[1] >= cfg.patience:
             break
-    if best_weights is not None:
+    if val is None:
+        best = (float("nan"), epochs - 1)
+    elif best_weights is not None:
         model.set_weights(best_weights)
     return FitResult(model, best[1], best[0], history, time.time() - start)

@@ -50,13 +50,32 @@ def _training_options(func):
         click.option("--lr", "learning_rate", type=float, default=2e-3, show_default=True),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--no-augment", is_flag=True, help="Train without augmentation."),
+        click.option(
+            "--session-subsets",
+            "session_subsets",
+            type=float,
+            default=0.0,
+            show_default=True,
+            help="Probability of normalising a training window with the mean of a random "
+            "subset of its speaker's clips (session normalisation).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _train_config(epochs, norm, filters, lstm_units, dense_units, learning_rate, seed, no_augment):
+def _train_config(
+    epochs,
+    norm,
+    filters,
+    lstm_units,
+    dense_units,
+    learning_rate,
+    seed,
+    no_augment,
+    session_subsets=0.0,
+):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log noise
     from converters.train import TrainConfig
     from edgeser.normalisation import Normalisation
@@ -73,6 +92,7 @@ def _train_config(epochs, norm, filters, lstm_units, dense_units, learning_rate,
         learning_rate=learning_rate,
         seed=seed,
         augment=not no_augment,
+        session_subset_probability=session_subsets,
         normalisation=Normalisation(norm),
     )
 
@@ -101,7 +121,11 @@ def _corpus_clips(data_dir: str | None, corpus: str):
     show_default=True,
 )
 @click.option(
-    "--with-ravdess", is_flag=True, help="Add RAVDESS to every EMO-DB fold's training set."
+    "--with-other",
+    "--with-ravdess",
+    "with_other",
+    is_flag=True,
+    help="Add the other corpus (all its speakers) to every fold's training set.",
 )
 @click.option("--fold", "folds", multiple=True, help="Only these folds (e.g. emodb:03).")
 @click.option("--no-int8", is_flag=True, help="Score the float model only.")
@@ -117,7 +141,7 @@ def _corpus_clips(data_dir: str | None, corpus: str):
     "--png", type=click.Path(dir_okay=False), help="Confusion-matrix PNG (default: beside --out)."
 )
 @_training_options
-def evaluate(protocol, with_ravdess, folds, no_int8, out_json, png, data_dir, **train_args) -> None:
+def evaluate(protocol, with_other, folds, no_int8, out_json, png, data_dir, **train_args) -> None:
     """Train and score per speaker-independent fold: float and int8 side by side."""
     import json as _json
 
@@ -129,9 +153,10 @@ def evaluate(protocol, with_ravdess, folds, no_int8, out_json, png, data_dir, **
     clips = _corpus_clips(data_dir, corpus)
     labels = list(CORPUS_LABELS[corpus])
     extra = []
-    if with_ravdess and corpus == "emodb":
-        extra = _corpus_clips(data_dir, "ravdess")
-        labels += [x for x in CORPUS_LABELS["ravdess"] if x not in labels]
+    if with_other:
+        other = "ravdess" if corpus == "emodb" else "emodb"
+        extra = _corpus_clips(data_dir, other)
+        labels = _labels_of(list(clips) + list(extra))
     report = run_evaluation(
         clips,
         protocol,
@@ -150,7 +175,8 @@ def evaluate(protocol, with_ravdess, folds, no_int8, out_json, png, data_dir, **
     if i:
         click.echo(
             f"; int8 UAR {100 * i['uar']:.1f}% WA {100 * i['wa']:.1f}%; "
-            f"agreement {100 * report['top1_agreement']:.1f}%"
+            f"agreement {100 * report['top1_agreement']:.1f}%; "
+            f"int8 file sessions UAR {100 * report['int8_file']['uar']:.1f}%"
         )
     else:
         click.echo()
@@ -185,24 +211,37 @@ def _clips_for(data_dir: str | None, corpus: str):
     required=True,
     help="The Keras model to write (NAME.keras); NAME.train.json goes beside it.",
 )
+@click.option(
+    "--all-speakers",
+    is_flag=True,
+    help="Train on every speaker for exactly --epochs epochs (no validation speakers; take "
+    "the epoch count from a speaker-independent evaluation of the same recipe).",
+)
 @_training_options
-def train(corpus, out_path, data_dir, **train_args) -> None:
-    """Train an emotion model on every speaker of a corpus (epoch chosen on two held-out
-    training speakers)."""
+def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
+    """Train an emotion model on a corpus (or both): by default the epoch is chosen on two
+    held-out training speakers per corpus; with --all-speakers every speaker is trained on for
+    a fixed number of epochs."""
     import json as _json
 
-    from converters.evaluate import validation_speakers
+    from converters.evaluate import validation_speakers_per_corpus
     from converters.train import fit, load_clipset
 
     cfg = _train_config(**train_args)
     clips = _clips_for(data_dir, corpus)
     labels = _labels_of(clips)
-    val = validation_speakers(clips, 0)
+    val = set() if all_speakers else validation_speakers_per_corpus(clips, 0)
     data = load_clipset(clips, labels)
     tr = [i for i, c in enumerate(clips) if c.speaker not in val]
     va = [i for i, c in enumerate(clips) if c.speaker in val]
     with click.progressbar(length=cfg.epochs, label="training", file=sys.stderr) as bar:
-        result = fit(data.subset(tr), data.subset(va), cfg, log=lambda _line: bar.update(1))
+        result = fit(
+            data.subset(tr),
+            data.subset(va) if va else None,
+            cfg,
+            log=lambda _line: bar.update(1),
+            fixed_epochs=cfg.epochs if all_speakers else None,
+        )
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.model.save(out)
@@ -215,18 +254,29 @@ def train(corpus, out_path, data_dir, **train_args) -> None:
             "corpus": corpus,
             "clips": len(clips),
             "speakers": len({c.speaker for c in clips}),
+            "per_corpus": {
+                k: {
+                    "clips": sum(c.corpus == k for c in clips),
+                    "speakers": len({c.speaker for c in clips if c.corpus == k}),
+                }
+                for k in sorted({c.corpus for c in clips})
+            },
         },
         "validation_speakers": sorted(val),
         "best_epoch": result.best_epoch,
-        "val_uar": result.best_val_uar,
+        "val_uar": None if all_speakers else result.best_val_uar,
         "history": result.history,
         "seconds": round(result.seconds, 1),
+        "all_speakers": bool(all_speakers),
     }
     out.with_suffix(".train.json").write_text(_json.dumps(record, indent=2, default=float) + "\n")
-    click.echo(
-        f"wrote {out} (best epoch {result.best_epoch}, validation UAR "
-        f"{100 * result.best_val_uar:.1f}% on {', '.join(sorted(val))})"
-    )
+    if all_speakers:
+        click.echo(f"wrote {out} ({cfg.epochs} epochs on all {len(clips)} clips)")
+    else:
+        click.echo(
+            f"wrote {out} (best epoch {result.best_epoch}, validation UAR "
+            f"{100 * result.best_val_uar:.1f}% on {', '.join(sorted(val))})"
+        )
 
 
 @main.command()
@@ -246,9 +296,12 @@ def train(corpus, out_path, data_dir, **train_args) -> None:
     "--metrics",
     "metrics_json",
     type=click.Path(dir_okay=False),
-    help="An evaluation report whose figures go into the metadata.",
+    multiple=True,
+    help="An evaluation report (edgeser evaluate, or benchmarks/emotion_table.py) whose "
+    "figures go into the metadata; repeatable, the first is the headline.",
 )
-def quantize(keras_model, out_path, name, data_dir, metrics_json) -> None:
+@click.option("--note", help="A sentence about the metrics, stored with them.")
+def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     """Convert a trained model to full-integer int8 TFLite (plus its float32 twin), verify
     every operator is integer, and write the metadata beside it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
@@ -259,33 +312,27 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json) -> None:
     from converters.export import export_model
     from converters.models import count_macs
     from converters.quantize import ConversionError
-    from converters.train import TrainConfig, load_clipset, speaker_means, window_inputs
-    from edgeser.normalisation import Normalisation
+    from converters.train import TrainConfig, load_clipset, session_means, window_inputs
 
     src = Path(keras_model)
     record_path = src.with_suffix(".train.json")
     if not src.is_file() or not record_path.is_file():
         raise InputError(f"{src}: needs the model and its {record_path.name} (from edgeser train)")
     record = _json.loads(record_path.read_text())
-    tc = dict(record["train_config"])
-    tc["normalisation"] = Normalisation.from_dict(tc["normalisation"])
-    for key in ("filters", "snr_db", "gain_db", "speed"):
-        tc[key] = tuple(tc[key])
-    if tc.get("pools") is not None:
-        tc["pools"] = tuple(tuple(p) for p in tc["pools"])
-    cfg = TrainConfig(**tc)
+    cfg = TrainConfig.from_dict(record["train_config"])
     clips = _clips_for(data_dir or record["data"]["root"] or None, record["data"]["corpus"])
     labels = record["labels"]
     rng = np.random.default_rng(cfg.seed)
     pick = rng.choice(len(clips), size=min(400, len(clips)), replace=False)
     data = load_clipset([clips[i] for i in sorted(pick)], labels)
     model = keras.models.load_model(src)
-    means = speaker_means(Frontend(), data) if cfg.normalisation.mode == "session" else None
+    # Session means of the representative clips as the device takes them (voiced frames of
+    # each speaker's clips), so the int8 input range matches what the device feeds.
+    means = session_means(Frontend(), data) if cfg.normalisation.mode == "session" else None
     out = Path(out_path) if out_path else src.with_suffix(".tflite")
-    metrics = _json.loads(Path(metrics_json).read_text()) if metrics_json else {}
-    summary = {
-        k: metrics[k] for k in ("protocol", "float", "int8", "top1_agreement") if k in metrics
-    }
+    summary = metrics_summary([_json.loads(Path(m).read_text()) for m in metrics_json])
+    if note:
+        summary["note"] = note
     try:
         meta = export_model(
             model,
@@ -306,3 +353,50 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json) -> None:
         f"wrote {out} ({meta.tflite_bytes} bytes, input scale {meta.input.scale:.5f} "
         f"zero point {meta.input.zero_point}) and {out.with_suffix('.json').name}"
     )
+
+
+_REPORT_KEYS = (
+    "protocol",
+    "classes_scored",
+    "float",
+    "int8",
+    "float_file",
+    "int8_file",
+    "top1_agreement",
+    "top1_agreement_file",
+    "uar_drop_points",
+    "uar_drop_points_file",
+    "model",
+    "data",
+)
+
+
+def _one_report(report: dict, command: str | None, peer: dict | None) -> dict:
+    out = {k: report[k] for k in _REPORT_KEYS if k in report}
+    for k in ("float", "int8", "float_file", "int8_file"):
+        if k in out:
+            out[k] = {m: v for m, v in out[k].items() if m != "confusion"} | {
+                "confusion": out[k].get("confusion")
+            }
+    if command:
+        out["command"] = command
+    if peer:
+        out["peer_uar"] = {f: v["uar"] for f, v in peer.get("forms", {}).items()}
+    return out
+
+
+def metrics_summary(reports: list[dict]) -> dict:
+    """Model metadata metrics from evaluation reports: the first report's figures at the top
+    (``protocol``, ``float``, ``int8``, ...) and every report under ``by_protocol``."""
+    flat: list[dict] = []
+    for report in reports:
+        if "corpora" in report:  # benchmarks/emotion_table.py
+            for part in report["corpora"].values():
+                flat.append(_one_report(part["edgeser"], report.get("command"), part.get("peer")))
+        elif "protocol" in report:
+            flat.append(_one_report(report, report.get("command"), None))
+    if not flat:
+        return {}
+    summary = dict(flat[0])
+    summary["by_protocol"] = {r["protocol"]: r for r in flat}
+    return summary

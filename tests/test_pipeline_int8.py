@@ -11,7 +11,17 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from converters.export import export_model
-from converters.train import ClipSet, TrainConfig, fit, window_inputs
+from converters.train import (
+    ClipSet,
+    SessionSampler,
+    TrainConfig,
+    epoch_order,
+    fit,
+    predict_clips,
+    session_means,
+    window_inputs,
+)
+from edgeser import scoring
 from edgeser.datasets import Clip
 from edgeser.frontend import Frontend, FrontendConfig
 from edgeser.model import EmotionModel, ModelError, read_meta
@@ -103,3 +113,75 @@ def test_tampered_or_mismatched_model_is_refused(exported, tmp_path):
     (tmp_path / "nometa.tflite").write_bytes(out.read_bytes())
     with pytest.raises(ModelError, match="metadata"):
         EmotionModel(tmp_path / "nometa.tflite")
+
+
+def test_training_uses_the_device_session_means_and_windows():
+    """No train/serve skew: the means and scoring windows of training are the device's."""
+    data = synthetic_clips(2, seed=3)
+    # Zero padding (as EMO-DB's) must not enter the voiced mean.
+    data.pcm[0] = np.concatenate([data.pcm[0], np.zeros(8000, np.int16)])
+    data.pcm[1] = data.pcm[1][:20000]  # shorter than a window: padded, one window
+    frontend = Frontend()
+    frames = [frontend.compute(p) for p in data.pcm]
+    speakers = [c.speaker for c in data.clips]
+    for session in ("speaker", "file"):
+        ours = session_means(frontend, data, session)
+        device = scoring.session_means(frames, speakers, session)
+        assert all(np.array_equal(a, b) for a, b in zip(ours, device, strict=True))
+    cfg = TrainConfig(normalisation=Normalisation("session"))
+    seen = []
+    means = session_means(frontend, data)
+
+    def record(batch):
+        seen.append(batch)
+        return np.full((batch.shape[0], 3), 1 / 3)
+
+    predict_clips(record, frontend, data, cfg, means)
+    expected = [
+        cfg.normalisation.to_float(
+            scoring.recording_windows(f, cfg.window_frames, scoring.HOP_FRAMES), m
+        )
+        for f, m in zip(frames, means, strict=True)
+    ]
+    assert np.array_equal(seen[0][..., 0], np.concatenate(expected))
+
+
+def test_session_subsets_include_the_clip_and_balance_corpora():
+    data = synthetic_clips(4, seed=4)
+    frontend = Frontend()
+    sampler = SessionSampler(frontend, data, p=1.0)
+    rng = np.random.default_rng(0)
+    speaker_mean = session_means(frontend, data)
+    file_mean = session_means(frontend, data, "file")
+    draws = [sampler.mean(0, rng) for _ in range(50)]
+    # Each draw is a mean over the clip plus some of its speaker's other clips.
+    assert any(np.array_equal(d, file_mean[0]) for d in draws)
+    assert any(np.array_equal(d, speaker_mean[0]) for d in draws)
+    assert np.array_equal(SessionSampler(frontend, data, 0.0).mean(0, rng), speaker_mean[0])
+    two = ClipSet(
+        data.clips[:3] + [Clip(c.path, c.label, c.speaker, "other") for c in data.clips[3:]],
+        data.pcm,
+        data.labels,
+        LABELS,
+    )
+    order = epoch_order(two, np.random.default_rng(0))
+    corpora = [two.clips[i].corpus for i in order]
+    assert corpora.count("synthetic") == corpora.count("other") == 3
+    assert len(set(order.tolist())) == 6
+
+
+def test_training_is_deterministic():
+    cfg = TrainConfig(
+        filters=(4,),
+        lstm_units=4,
+        dense_units=4,
+        epochs=1,
+        batch_size=8,
+        session_subset_probability=0.5,
+        normalisation=Normalisation("session"),
+    )
+    train, val = synthetic_clips(3, seed=5), synthetic_clips(1, seed=6)
+    a, b = fit(train, val, cfg), fit(train, val, cfg)
+    assert a.history == b.history
+    pairs = zip(a.model.get_weights(), b.model.get_weights(), strict=True)
+    assert all(np.array_equal(x, y) for x, y in pairs)
