@@ -68,6 +68,34 @@ def test_train_then_quantize(manifest, tmp_path):
     assert probs.shape == (1, 3) and abs(probs.sum() - 1) < 0.05
 
 
+def test_train_all_speakers_then_quantize_with_metrics(manifest, tmp_path):
+    runner = CliRunner()
+    keras_path = tmp_path / "all.keras"
+    args = ["train", "--data", str(manifest), "--corpus", "auto", "-o", str(keras_path)]
+    args += ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--all-speakers"]
+    args += ["--norm", "window"]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = json.loads(keras_path.with_suffix(".train.json").read_text())
+    assert record["all_speakers"] and record["validation_speakers"] == []
+    assert record["data"]["clips"] == 12 and len(record["history"]) == 1
+    report = {
+        "protocol": "emodb-loso",
+        "classes_scored": ["neutral", "anger"],
+        "float": {"uar": 0.5, "wa": 0.5},
+        "int8": {"uar": 0.5, "wa": 0.5},
+    }
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    args = ["quantize", str(keras_path), "--data", str(manifest)]
+    args += ["--metrics", str(tmp_path / "report.json"), "--note", "tiny"]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    meta = EmotionModel(keras_path.with_suffix(".tflite")).meta
+    assert meta.normalisation.mode == "window"
+    assert meta.metrics["int8"]["uar"] == 0.5 and meta.metrics["note"] == "tiny"
+    assert set(meta.metrics["by_protocol"]) == {"emodb-loso"}
+
+
 def test_quantize_without_training_record_is_one_line_error(tmp_path):
     (tmp_path / "x.keras").write_bytes(b"not a model")
     result = CliRunner().invoke(main, ["quantize", str(tmp_path / "x.keras")])
