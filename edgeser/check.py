@@ -300,7 +300,7 @@ def load_data(
         if clip.label not in known:
             unknown[clip.label] = unknown.get(clip.label, 0) + 1
     if unknown and not exclude_unknown_labels:
-        listed = ", ".join(f"{lab} ({n} recordings)" for lab, n in _canonical_items(unknown))
+        listed = ", ".join(f"{lab} ({_count(n)})" for lab, n in _canonical_items(unknown))
         raise CheckError(
             f"{root}: label(s) the model does not know: {listed}; the model's labels are "
             f"{', '.join(labels)} (pass --exclude-unknown-labels to score without them)"
@@ -328,6 +328,10 @@ def load_data(
         excluded=dict(_canonical_items(unknown)),
         fingerprint=fingerprint,
     )
+
+
+def _count(n: int) -> str:
+    return f"{n} recording" if n == 1 else f"{n} recordings"
 
 
 def _canonical_items(counts: dict[str, int]) -> list[tuple[str, int]]:
@@ -959,7 +963,7 @@ def render_text(report: dict[str, Any]) -> str:
     if d["excluded_labels"]:
         lines.append(
             "excluded   labels the model lacks: "
-            + ", ".join(f"{k} ({v} recordings)" for k, v in d["excluded_labels"].items())
+            + ", ".join(f"{k} ({_count(v)})" for k, v in d["excluded_labels"].items())
         )
     if d["ignored_files"]:
         lines.append(

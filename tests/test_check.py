@@ -222,25 +222,6 @@ def test_unreadable_audio_is_skipped_or_strict(emodb_subset: Path, tmp_path: Pat
     assert code == 2 and "16b10Wz.wav" in err and "--strict" in err
 
 
-def test_labels_the_model_lacks(emodb_subset: Path, tmp_path: Path) -> None:
-    """'calm' is a canonical label (RAVDESS) the EMO-DB model does not have."""
-    rows = [f"{p.resolve()},anger,s1" for p in sorted(emodb_subset.iterdir())[:4]]
-    rows += [f"{p.resolve()},calm,s1" for p in sorted(emodb_subset.iterdir())[4:6]]
-    (tmp_path / "manifest.csv").write_text("path,label,speaker\n" + "\n".join(rows) + "\n")
-    code, out, err = run("--model", DEFAULT, "--data", tmp_path, "--min-uar", "0")
-    assert code == 2 and out == ""
-    assert "label(s) the model does not know: calm (2 recordings)" in err
-    report = tmp_path / "r.json"
-    code, out, err = run(
-        "--model", DEFAULT, "--data", tmp_path, "--min-uar", "0", "--exclude-unknown-labels",
-        "--json", report,
-    )  # fmt: skip
-    assert code == 0, out + err
-    assert "excluded   labels the model lacks: calm (2 recordings)" in out
-    data = json.loads(report.read_text())["data"]
-    assert data["excluded_labels"] == {"calm": 2} and data["scored"] == 4
-
-
 # ---------------------------------------------------------------------------------------------
 # A real regression: a tiny model quantised with a poor representative dataset
 
@@ -378,6 +359,26 @@ def test_poorly_quantised_model_fails_vs_float_and_baseline(
     assert failed == {c["id"] for c in data["criteria"] if not c["passed"]}
     assert int(root.find("testsuite").get("failures")) == len(failed)
     assert md.read_text().startswith("### ❌ edgeser check FAILED")
+
+
+def test_labels_the_model_lacks(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    """'calm' and 'fear' are canonical labels the 3-class tiny model does not have."""
+    wavs = sorted(tiny_models["data"].glob("*.wav"))
+    rows = [f"{p},{p.stem.rstrip('0123456789')},s1" for p in wavs[:6]]
+    rows += [f"{p},calm,s1" for p in wavs[6:8]] + [f"{wavs[8]},fear,s2"]
+    (tmp_path / "manifest.csv").write_text("path,label,speaker\n" + "\n".join(rows) + "\n")
+    code, out, err = run("--model", tiny_models["good"], "--data", tmp_path, "--min-uar", "0")
+    assert code == 2 and out == ""
+    assert "the model does not know: calm (2 recordings), fear (1 recording)" in err
+    report = tmp_path / "r.json"
+    code, out, err = run(
+        "--model", tiny_models["good"], "--data", tmp_path, "--min-uar", "0",
+        "--exclude-unknown-labels", "--json", report,
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert "excluded   labels the model lacks: calm (2 recordings), fear (1 recording)" in out
+    data = json.loads(report.read_text())["data"]
+    assert data["excluded_labels"] == {"calm": 2, "fear": 1} and data["scored"] == 6
 
 
 # ---------------------------------------------------------------------------------------------
