@@ -1,0 +1,110 @@
+"""Where the int8 time goes: invoke of random-weight variants of the default architecture.
+
+Builds the default conv-LSTM, its conv part alone, the conv part with a stride-2 first conv,
+and the LSTM part alone; converts each to int8 and float32 (child-process converter) and
+times one ``invoke()`` (1 thread, LiteRT defaults, median of 300).
+
+    PYTHONPATH=. python benchmarks/architecture_speed.py
+
+writes ``benchmarks/results/architecture_speed.json``. Needs the ``[train]`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from converters.models import build_conv_lstm
+from converters.quantize import convert_float32, convert_int8
+from edgeser.machine import describe
+from edgeser.quiet import quiet_stderr
+
+OUT = Path(__file__).resolve().parent / "results" / "architecture_speed.json"
+
+
+def conv_only(filters=(16, 16, 32, 32), first_stride=1) -> keras.Model:
+    inp = keras.Input((198, 40, 1))
+    x = inp
+    for i, f in enumerate(filters):
+        s = first_stride if i == 0 else 1
+        x = keras.layers.Conv2D(f, 3, strides=s, padding="same")(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+        if not (i == 0 and first_stride > 1):
+            x = keras.layers.MaxPool2D((2, 2) if i < 2 else (2, 1))(x)
+    x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dense(32, activation="relu")(x)
+    out = keras.layers.Dense(7, activation="softmax")(x)
+    return keras.Model(inp, out)
+
+
+def lstm_only(steps=24, feat=320, units=32) -> keras.Model:
+    inp = keras.Input((steps, feat))
+    x = keras.layers.LSTM(units, unroll=True, return_sequences=True)(inp)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    out = keras.layers.Dense(7, activation="softmax")(x)
+    return keras.Model(inp, out)
+
+
+def invoke_ms(path: str) -> float:
+    with quiet_stderr():
+        it = Interpreter(model_path=path, num_threads=1)
+        it.allocate_tensors()
+    d = it.get_input_details()[0]
+    x = np.zeros(d["shape"], d["dtype"])
+    for _ in range(20):
+        it.set_tensor(d["index"], x)
+        it.invoke()
+    ts = []
+    for _ in range(300):
+        a = time.perf_counter()
+        it.set_tensor(d["index"], x)
+        it.invoke()
+        ts.append(time.perf_counter() - a)
+    return round(1000 * float(np.median(ts)), 4)
+
+
+VARIANTS = {
+    "default conv-LSTM": lambda: build_conv_lstm(
+        filters=(16, 16, 32, 32), pool=[(2, 2), (2, 2), (2, 1), (2, 1)], sequence_pooling="mean"
+    ),
+    "conv blocks only": lambda: conv_only(),
+    "conv blocks only, stride-2 first conv": lambda: conv_only(first_stride=2),
+    "LSTM only (24 steps x 320)": lambda: lstm_only(),
+}
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, make) in enumerate(VARIANTS.items()):
+            model = make()
+            shape = model.input_shape[1:]
+            rep = np.random.default_rng(0).normal(0, 1, (32, *shape)).astype(np.float32)
+            p8, p32 = f"{tmp}/{i}.int8.tflite", f"{tmp}/{i}.f32.tflite"
+            convert_int8(model, rep, p8, model_name=name)
+            convert_float32(model, p32, model_name=name)
+            row = {"variant": name, "int8_ms": invoke_ms(p8), "float32_ms": invoke_ms(p32)}
+            rows.append(row)
+            print(row, flush=True)
+    OUT.write_text(json.dumps({
+        "command": "PYTHONPATH=. python benchmarks/architecture_speed.py",
+        "rows": rows,
+        "load_average": round(os.getloadavg()[0], 2),
+        "machine": describe(),
+    }, indent=2) + "\n")  # fmt: skip
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
