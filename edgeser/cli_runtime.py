@@ -234,6 +234,11 @@ def listen(
             chunks = mic.chunks()
         samples = 0
         with _SigtermAsInterrupt():
+            source = "stdin" if from_stdin else (mic.device.name if mic.device else "default")
+            click.echo(
+                f"edgeser listen: {model.meta.name} on {source} at {rate} Hz; Ctrl-C to stop",
+                err=True,
+            )
             for chunk in chunks:
                 if limit is not None:
                     chunk = chunk[: limit - samples]

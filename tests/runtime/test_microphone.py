@@ -87,7 +87,7 @@ def _listen(*args: str) -> subprocess.Popen:
 
 def test_listen_from_the_microphone_prints_events(sound_server):
     proc = _listen("--seconds", "6")
-    time.sleep(1.0)
+    assert "Ctrl-C to stop" in proc.stderr.readline().decode()  # capturing has started
     play(sound_server, str(example_path())).wait(timeout=30)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -101,7 +101,9 @@ def test_listen_from_the_microphone_prints_events(sound_server):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_listen_stops_cleanly_on_ctrl_c_and_sigterm(sound_server, sig):
     proc = _listen()
-    time.sleep(3.0)
+    ready = proc.stderr.readline().decode()  # printed once capturing has started
+    assert ready.startswith("edgeser listen: ") and "Ctrl-C to stop" in ready
+    time.sleep(1.0)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
