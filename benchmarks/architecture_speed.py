@@ -14,19 +14,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import OpResolverType
 
+from benchmarks.interpreter_kernels import invoke_seconds, kernel_interpreter
 from converters.models import build_conv_lstm
 from converters.quantize import convert_float32, convert_int8
 from edgeser.machine import describe
-from edgeser.quiet import quiet_stderr
 
 OUT = Path(__file__).resolve().parent / "results" / "architecture_speed.json"
 
@@ -57,21 +56,9 @@ def lstm_only(steps=24, feat=320, units=32) -> keras.Model:
 
 
 def invoke_ms(path: str) -> float:
-    with quiet_stderr():
-        it = Interpreter(model_path=path, num_threads=1)
-        it.allocate_tensors()
-    d = it.get_input_details()[0]
-    x = np.zeros(d["shape"], d["dtype"])
-    for _ in range(20):
-        it.set_tensor(d["index"], x)
-        it.invoke()
-    ts = []
-    for _ in range(300):
-        a = time.perf_counter()
-        it.set_tensor(d["index"], x)
-        it.invoke()
-        ts.append(time.perf_counter() - a)
-    return round(1000 * float(np.median(ts)), 4)
+    """Median set_tensor + invoke of one window, ms (LiteRT defaults, 1 thread, 300 runs)."""
+    it = kernel_interpreter(Path(path), OpResolverType.AUTO)
+    return round(1000 * float(np.median(invoke_seconds(it, 300))), 4)
 
 
 VARIANTS = {
