@@ -83,10 +83,8 @@ import gc
 import logging
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -217,54 +215,18 @@ def check_model_file(path: Path, meta_from: Path | None) -> None:
         read_meta(meta_from)
 
 
-def load_model(config: Config, workdir: Path) -> Any:
+def load_model(config: Config) -> Any:
     """An :class:`~edgeser.model.EmotionModel` for ``config``; a model without its own metadata
-    is loaded from a copy in ``workdir`` with metadata derived from ``config.meta_from``."""
-    from edgeser.backends import make_interpreter
-    from edgeser.model import (
-        EmotionModel,
-        ModelError,
-        TensorQuant,
-        meta_path,
-        read_meta,
-        sha256_file,
+    borrows ``config.meta_from``'s (``EmotionModel(..., metadata_from=...)``)."""
+    from edgeser.model import EmotionModel
+
+    return EmotionModel(
+        config.model,
+        num_threads=config.threads,
+        backend=config.backend,
+        delegate=config.delegate,
+        metadata_from=config.meta_from,
     )
-
-    path = config.model
-    kwargs = {"num_threads": config.threads, "backend": config.backend}
-    if meta_path(path).is_file() or config.meta_from is None:
-        return EmotionModel(path, delegate=config.delegate, **kwargs)
-    base = read_meta(config.meta_from)
-    probe, _ = make_interpreter(path, **kwargs)
-
-    def quant(detail: dict[str, Any]) -> TensorQuant:
-        scale, zero_point = detail.get("quantization", (0.0, 0))
-        return TensorQuant(
-            tuple(int(s) for s in detail["shape"]),
-            np.dtype(detail["dtype"]).name,
-            float(scale),
-            int(zero_point),
-        )
-
-    meta = dataclasses.replace(
-        base,
-        name=f"{base.name} ({path.name}, metadata from {config.meta_from.name})",
-        input=quant(probe.get_input_details()[0]),
-        output=quant(probe.get_output_details()[0]),
-        tflite_sha256=sha256_file(path),
-        tflite_bytes=path.stat().st_size,
-        metrics={},
-    )
-    del probe
-    workdir.mkdir(parents=True, exist_ok=True)
-    copy = workdir / path.name
-    if copy.exists():
-        raise ModelError(f"{path}: two borrowed-metadata models share the name {path.name}")
-    shutil.copyfile(path, copy)
-    meta_path(copy).write_text(meta.to_json())
-    model = EmotionModel(copy, delegate=config.delegate, **kwargs)
-    model.path = path  # report the real file
-    return model
 
 
 def borrowed_meta(config: Config) -> bool:
@@ -841,51 +803,49 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
     def scaled(weight: float) -> Progress | None:
         return None if progress is None else (lambda fraction: progress(fraction * weight))
 
-    with tempfile.TemporaryDirectory(prefix="edgeser-bench-") as tmp:
-        loaded = []
-        for i, cfg in enumerate(options.configs):
-            before = rss_bytes()
-            model = load_model(cfg, Path(tmp) / str(i))
-            after = rss_bytes()
-            loaded.append((cfg, model, after - before if before and after else None))
-        rate = loaded[0][1].meta.frontend.sample_rate
-        source = (
-            file_source(options.audio, rate)
-            if options.audio is not None
-            else synthetic_source(options.seconds, rate)
-        )
-        runners = [StageRunner(model, cfg, source, options.chunk_ms) for cfg, model, _ in loaded]
-        for runner in runners:
-            for stage, count in stage_counts(runner, options.seconds, options.repeats).items():
-                runner.samples.reserve(stage, count)
-        gc.collect()
-        rss_start = rss_bytes()
-        measure_all(
-            runners,
-            seconds=options.seconds,
-            repeats=options.repeats,
-            rounds=options.rounds,
-            progress=scaled(1.0 - weight_acc),
-        )
-        gc.collect()
-        rss_end = rss_bytes()
-        results = [
-            runner.result(machine, load_rss)
-            for runner, (_, _, load_rss) in zip(runners, loaded, strict=True)
-        ]
-        accuracy = None
-        if clips:
-            reference = None
-            if options.reference is not None:
-                reference = load_model(
-                    Config(options.reference, first.backend, first.threads, None, first.model),
-                    Path(tmp) / "reference",
-                )
-            accuracy = score_accuracy(
-                loaded[0][1], clips, options.session, reference, scaled(weight_acc)
+    loaded = []
+    for cfg in options.configs:
+        before = rss_bytes()
+        model = load_model(cfg)
+        after = rss_bytes()
+        loaded.append((cfg, model, after - before if before and after else None))
+    rate = loaded[0][1].meta.frontend.sample_rate
+    source = (
+        file_source(options.audio, rate)
+        if options.audio is not None
+        else synthetic_source(options.seconds, rate)
+    )
+    runners = [StageRunner(model, cfg, source, options.chunk_ms) for cfg, model, _ in loaded]
+    for runner in runners:
+        for stage, count in stage_counts(runner, options.seconds, options.repeats).items():
+            runner.samples.reserve(stage, count)
+    gc.collect()
+    rss_start = rss_bytes()
+    measure_all(
+        runners,
+        seconds=options.seconds,
+        repeats=options.repeats,
+        rounds=options.rounds,
+        progress=scaled(1.0 - weight_acc),
+    )
+    gc.collect()
+    rss_end = rss_bytes()
+    results = [
+        runner.result(machine, load_rss)
+        for runner, (_, _, load_rss) in zip(runners, loaded, strict=True)
+    ]
+    accuracy = None
+    if clips:
+        reference = None
+        if options.reference is not None:
+            reference = load_model(
+                Config(options.reference, first.backend, first.threads, None, first.model)
             )
-            accuracy.update(data_note or {})
-            accuracy["data"] = options.data
+        accuracy = score_accuracy(
+            loaded[0][1], clips, options.session, reference, scaled(weight_acc)
+        )
+        accuracy.update(data_note or {})
+        accuracy["data"] = options.data
     label_configs(results)
     try:
         machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]

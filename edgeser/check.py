@@ -49,11 +49,9 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -71,7 +69,7 @@ from edgeser.datasets import (
     uar,
 )
 from edgeser.errors import AudioError, EdgeserError
-from edgeser.model import EmotionModel, ModelMeta, TensorQuant, meta_path
+from edgeser.model import EmotionModel, ModelMeta, meta_path
 from edgeser.scoring import SESSIONS, score_recordings
 
 REPORT_FORMAT = "edgeser-check/1"
@@ -122,7 +120,6 @@ class LoadedModel:
     bytes: int
     metadata: str  # where the metadata came from
     own_metadata: bool
-    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
     def meta(self) -> ModelMeta:
@@ -144,29 +141,6 @@ class LoadedModel:
             "backend": self.model.backend.describe(),
         }
 
-    def close(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-
-def _interpreter_tensors(path: Path) -> tuple[TensorQuant, TensorQuant]:
-    from edgeser.backends import make_interpreter
-
-    interpreter, _ = make_interpreter(path)
-    quants = []
-    for detail in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
-        scale, zero_point = detail.get("quantization", (0.0, 0))
-        quants.append(
-            TensorQuant(
-                shape=tuple(int(d) for d in detail["shape"]),
-                dtype=np.dtype(detail["dtype"]).name,
-                scale=float(scale),
-                zero_point=int(zero_point),
-            )
-        )
-    return quants[0], quants[1]
-
 
 def load_model(
     path: str | os.PathLike[str], metadata_from: LoadedModel | None = None
@@ -182,39 +156,16 @@ def load_model(
         return LoadedModel(
             EmotionModel(where), str(path), digest, len(data), meta_path(where).name, True
         )
-    base = metadata_from.meta
-    try:
-        inp, out = _interpreter_tensors(where)
-    except (EdgeserError, ValueError, RuntimeError) as exc:
-        raise CheckError(f"{where}: cannot load the model ({exc})") from None
-    meta = ModelMeta(
-        name=f"{base.name} ({where.name})",
-        labels=base.labels,
-        frontend=base.frontend,
-        normalisation=base.normalisation,
-        window_frames=base.window_frames,
-        input=inp,
-        output=out,
-        tflite_sha256=digest,
-        tflite_bytes=len(data),
-        macs=base.macs,
-    )
-    tmp = tempfile.TemporaryDirectory(prefix="edgeser-check-")
-    staged = Path(tmp.name) / "reference.tflite"
-    shutil.copyfile(where, staged)
-    meta_path(staged).write_text(meta.to_json())
     source = Path(metadata_from.path)
     try:
-        model = EmotionModel(staged)
+        model = EmotionModel(where, metadata_from=source)
     except EdgeserError as exc:
-        tmp.cleanup()
         raise CheckError(
             f"{where}: has no {meta_path(where).name} and does not fit the metadata of "
             f"{source.name} ({str(exc).split(': ', 1)[-1]})"
         ) from None
-    model.path = where
     return LoadedModel(
-        model, str(path), digest, len(data), f"{meta_path(source).name} (borrowed)", False, tmp
+        model, str(path), digest, len(data), f"{meta_path(source).name} (borrowed)", False
     )
 
 
@@ -610,45 +561,38 @@ def run_check(
     baseline = read_baseline(baseline_path) if baseline_path is not None else None
     model = load_model(model_path)
     reference = None
-    try:
-        if reference_path is not None:
-            reference = load_model(reference_path, metadata_from=model)
-            if set(reference.meta.labels) != set(model.meta.labels):
-                raise CheckError(
-                    f"{reference_path}: the reference's labels "
-                    f"({', '.join(reference.meta.labels)}) are not the model's "
-                    f"({', '.join(model.meta.labels)}): not a reference for it"
-                )
-        data = load_data(
-            data_path, model.meta.labels, exclude_unknown_labels=exclude_unknown_labels
-        )
-        if baseline is not None:
-            _check_baseline_input(baseline, baseline_path, data, session)
-        pcm = read_audio(data, model.meta.frontend.sample_rate)
-        unreadable = data.unreadable
-        if unreadable and strict:
-            first = unreadable[0]
-            more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
-            raise CheckError(f"unreadable audio (--strict): {first.key}: {first.error}{more}")
-        if not data.readable:
+    if reference_path is not None:
+        reference = load_model(reference_path, metadata_from=model)
+        if set(reference.meta.labels) != set(model.meta.labels):
             raise CheckError(
-                f"{data_path}: none of the {len(data.recordings)} recordings is readable audio "
-                f"({unreadable[0].key}: {unreadable[0].error})"
+                f"{reference_path}: the reference's labels "
+                f"({', '.join(reference.meta.labels)}) are not the model's "
+                f"({', '.join(model.meta.labels)}): not a reference for it"
             )
-        recs = data.readable
-        y_true = [r.clip.label for r in recs]
-        classes = [lab for lab in model.meta.labels if lab in set(y_true)]
-        y_model = predict(model, data, pcm, session)
-        y_ref = None
-        if reference is not None:
-            ref_pcm = pcm
-            if reference.meta.frontend.sample_rate != model.meta.frontend.sample_rate:
-                ref_pcm = read_audio(data, reference.meta.frontend.sample_rate)
-            y_ref = predict(reference, data, ref_pcm, session)
-    finally:
-        model.close()
-        if reference is not None:
-            reference.close()
+    data = load_data(data_path, model.meta.labels, exclude_unknown_labels=exclude_unknown_labels)
+    if baseline is not None:
+        _check_baseline_input(baseline, baseline_path, data, session)
+    pcm = read_audio(data, model.meta.frontend.sample_rate)
+    unreadable = data.unreadable
+    if unreadable and strict:
+        first = unreadable[0]
+        more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
+        raise CheckError(f"unreadable audio (--strict): {first.key}: {first.error}{more}")
+    if not data.readable:
+        raise CheckError(
+            f"{data_path}: none of the {len(data.recordings)} recordings is readable audio "
+            f"({unreadable[0].key}: {unreadable[0].error})"
+        )
+    recs = data.readable
+    y_true = [r.clip.label for r in recs]
+    classes = [lab for lab in model.meta.labels if lab in set(y_true)]
+    y_model = predict(model, data, pcm, session)
+    y_ref = None
+    if reference is not None:
+        ref_pcm = pcm
+        if reference.meta.frontend.sample_rate != model.meta.frontend.sample_rate:
+            ref_pcm = read_audio(data, reference.meta.frontend.sample_rate)
+        y_ref = predict(reference, data, ref_pcm, session)
     seconds = time.perf_counter() - started
 
     results: dict[str, Any] = {"model": metrics(y_true, y_model, classes, model.meta.labels)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +130,13 @@ class EmotionModel:
     ``predict(windows_q7)`` takes frontend frames (int16 dB Q7), shape (frames, bands) or
     (n, frames, bands), and returns class probabilities (n, classes) as float64.
 
-    ``path`` None is the embedded default model. ``backend`` is ``"auto"`` (LiteRT first) or a
-    name from :data:`edgeser.backends.BACKENDS`; ``delegate="edgetpu"`` runs it on a Coral
-    Edge TPU. Raises :class:`ModelError` for a missing, malformed, mismatched or tampered model
-    and :class:`~edgeser.backends.BackendError` for an unusable backend or delegate.
+    ``path`` None is the embedded default model. A model without its own ``.json`` (a float32
+    twin) can borrow another model's metadata with ``metadata_from`` (that model's ``.tflite``
+    path); its tensor types and quantisation are then read from the file itself. ``backend``
+    is ``"auto"`` (LiteRT first) or a name from :data:`edgeser.backends.BACKENDS`;
+    ``delegate="edgetpu"`` runs it on a Coral Edge TPU. Raises :class:`ModelError` for a
+    missing, malformed, mismatched or tampered model and
+    :class:`~edgeser.backends.BackendError` for an unusable backend or delegate.
     """
 
     def __init__(
@@ -144,12 +147,19 @@ class EmotionModel:
         backend: str = "auto",
         delegate: str | None = None,
         frontend: FrontendConfig | None = None,
+        metadata_from: str | os.PathLike[str] | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else default_model_path()
-        self.meta = read_meta(self.path)
-        if frontend is not None and frontend != self.meta.frontend:
+        borrowing = metadata_from is not None and not meta_path(self.path).is_file()
+        if borrowing:
+            if not self.path.is_file():
+                raise ModelError(f"{self.path}: no such model file")
+            base = read_meta(metadata_from)
+        else:
+            base = read_meta(self.path)
+        if frontend is not None and frontend != base.frontend:
             raise ModelError(
-                f"{self.path}: the model was trained with frontend {self.meta.frontend.to_json()}, "
+                f"{self.path}: the model was trained with frontend {base.frontend.to_json()}, "
                 f"not {frontend.to_json()}"
             )
         self.interpreter, self.backend = make_interpreter(
@@ -159,6 +169,9 @@ class EmotionModel:
         self.delegate = delegate
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
+        self.metadata_source = Path(metadata_from) if borrowing else meta_path(self.path)
+        """The metadata file in use: the model's own ``.json``, or ``metadata_from``'s."""
+        self.meta = self._borrowed(base, Path(metadata_from)) if borrowing else base
         self._check_tensors()
         self.labels = self.meta.labels
         norm = self.meta.normalisation
@@ -168,6 +181,26 @@ class EmotionModel:
             if self._quantised
             else None
         )
+
+    def _borrowed(self, base: ModelMeta, source: Path) -> ModelMeta:
+        """``base`` (another model's metadata: labels, frontend, normalisation, window) with this
+        file's own tensor types, quantisation, hash and size; for a float32 twin that ships
+        without a ``.json`` of its own."""
+        return replace(
+            base,
+            name=f"{base.name} ({self.path.name}, metadata from {source.name})",
+            input=self._tensor_quant(self._input),
+            output=self._tensor_quant(self._output),
+            tflite_sha256=sha256_file(self.path),
+            tflite_bytes=self.path.stat().st_size,
+            metrics={},
+        )
+
+    @classmethod
+    def _tensor_quant(cls, detail: dict[str, Any]) -> TensorQuant:
+        scale, zero_point = cls._quant_of(detail)
+        shape = tuple(int(d) for d in detail["shape"])
+        return TensorQuant(shape, np.dtype(detail["dtype"]).name, scale, zero_point)
 
     def _check_tensors(self) -> None:
         meta, inp, out = self.meta, self._input, self._output
