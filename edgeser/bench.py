@@ -150,9 +150,11 @@ def rss_bytes() -> int | None:
 
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far (``ru_maxrss``: KiB on Linux, bytes on
-    macOS)."""
+    macOS), and never below the current RSS: the kernel's high-water mark can lag the
+    current size by a few pages."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+    peak = int(peak) if sys.platform == "darwin" else int(peak) * 1024
+    return max(peak, rss_bytes() or 0)
 
 
 def import_seconds(modules: Sequence[str] = ("edgeser", "edgeser.recognizer")) -> dict[str, float]:
