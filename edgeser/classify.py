@@ -86,6 +86,7 @@ def classify_pcm(
     starts = window_starts(frames.shape[0], plan.model_frames, plan.hop_frames)
     chosen = [s for s in starts if voiced[s : s + plan.model_frames].mean() >= settings.min_voiced]
     windows: list[EmotionEvent] = []
+    decision = None
     if chosen:
         batch = np.stack([frames[s : s + plan.model_frames] for s in chosen])
         probs = emotion_model.predict(batch, mean)
@@ -99,12 +100,9 @@ def classify_pcm(
                     float(voiced[s : s + plan.model_frames].mean()),
                 )
             )
-    decision = None
-    if windows:
-        mean_probs = np.mean([list(w.probabilities.values()) for w in windows], axis=0)
         decision = EmotionEvent.from_probabilities(
             emotion_model.labels,
-            mean_probs,
+            probs.mean(axis=0),
             windows[0].start_s,
             windows[-1].end_s,
             float(voiced.mean()),
