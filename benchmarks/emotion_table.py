@@ -57,7 +57,20 @@ def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
         extra = _read(root, "ravdess" if corpus == "emodb" else "emodb")
         labels = ds.label_set(list(clips) + extra)
     folds = args.fold or None
-    ours = evaluate(clips, PROTOCOL[corpus], cfg, labels, extra_clips=extra, folds=folds)
+    teacher = None
+    if cfg.teacher_weight > 0:
+        teacher, _ = peer_opensmile.load_features(
+            list(clips) + list(extra), peer_opensmile.DEFAULT_CACHE, jobs=2
+        )
+    ours = evaluate(
+        clips,
+        PROTOCOL[corpus],
+        cfg,
+        labels,
+        extra_clips=extra,
+        folds=folds,
+        teacher_features=teacher,
+    )
     table = {
         "edgeser float (speaker sessions)": ours["float"]["uar"],
         "edgeser int8 (speaker sessions)": ours["int8"]["uar"],
@@ -93,6 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lstm", type=int, default=32)
     p.add_argument("--dense", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--epoch-selection",
+        choices=["validation", "fixed"],
+        default="validation",
+        help="validation: epoch by held-out training speakers; fixed: all training "
+        "speakers, whole schedule, last epoch",
+    )
+    p.add_argument("--teacher", type=float, default=0.0, help="teacher head loss weight")
+    p.add_argument("--teacher-dims", type=int, default=16)
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")
@@ -108,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         dense_units=args.dense,
         epochs=args.epochs,
         seed=args.seed,
+        epoch_selection=args.epoch_selection,
+        teacher_weight=args.teacher,
+        teacher_dims=args.teacher_dims,
         session_subset_probability=args.session_subsets,
         normalisation=Normalisation(args.norm),
     )

@@ -83,6 +83,17 @@ class TrainConfig:
     # all of them ("session" normalisation only).
     session_subset_probability: float = 0.0
     normalisation: Normalisation = field(default_factory=lambda: Normalisation("session"))
+    # How evaluation picks the epoch: "validation" holds out validation speakers from the
+    # training speakers and keeps the epoch with their best UAR; "fixed" trains on every
+    # training speaker for the whole cosine schedule and keeps the last epoch (nothing is
+    # selected on any speaker; the schedule is fixed before the run).
+    epoch_selection: str = "validation"
+    # Weight of the auxiliary teacher loss (0: none). With a weight, a linear head on the
+    # utterance summary regresses the clip's teacher targets (see converters/teacher.py:
+    # principal components of openSMILE ComParE functionals, fitted on the training clips
+    # only); the head is training-only and is not part of the exported model.
+    teacher_weight: float = 0.0
+    teacher_dims: int = 16
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -379,6 +390,17 @@ def build_model(cfg: TrainConfig, n_classes: int, bands: int):  # -> keras.Model
     raise ValueError(f"unknown architecture {cfg.architecture!r}")
 
 
+def with_teacher_head(model, dims: int):  # -> keras.Model
+    """A two-output training model: ``model``'s class probabilities and a linear ``teacher``
+    head of ``dims`` outputs on the input of its first hidden dense layer (``fc``: the
+    utterance summary). The layers are shared, so training it trains ``model``."""
+    import keras
+
+    summary = model.get_layer("fc").input
+    teacher = keras.layers.Dense(int(dims), name="teacher")(summary)
+    return keras.Model(model.inputs, {"probs": model.outputs[0], "teacher": teacher})
+
+
 def class_weights(data: ClipSet) -> np.ndarray:
     """Per-clip loss weights: classes balanced within each corpus, mean weight 1."""
     corpora = np.array([c.corpus for c in data.clips])
@@ -434,10 +456,13 @@ def fit(
     frontend_config: FrontendConfig | None = None,
     log: Callable[[str], None] | None = None,
     fixed_epochs: int | None = None,
+    teacher: np.ndarray | None = None,
 ) -> FitResult:
     """Train on ``train``; pick the epoch with the best UAR on ``val`` (validation speakers
     drawn from the training speakers, never the test fold). With ``fixed_epochs`` (and
-    ``val`` None) train exactly that many epochs of the same schedule and keep the last."""
+    ``val`` None) train exactly that many epochs of the same schedule and keep the last.
+    ``teacher``: (clips, ``cfg.teacher_dims``) regression targets of the training clips, needed
+    when ``cfg.teacher_weight`` > 0 (:func:`with_teacher_head`)."""
     import keras
     import tensorflow as tf
 
@@ -447,10 +472,25 @@ def fit(
     rng = np.random.default_rng(cfg.seed)
     n_classes = len(train.label_names)
     model = build_model(cfg, n_classes, frontend.config.num_bands)
-    model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate),
-        loss="sparse_categorical_crossentropy",
-    )
+    use_teacher = cfg.teacher_weight > 0
+    if use_teacher:
+        if teacher is None or teacher.shape != (len(train.clips), cfg.teacher_dims):
+            raise ValueError(
+                f"teacher_weight > 0 needs teacher targets of shape "
+                f"({len(train.clips)}, {cfg.teacher_dims})"
+            )
+        trainer = with_teacher_head(model, cfg.teacher_dims)
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(cfg.learning_rate),
+            loss={"probs": "sparse_categorical_crossentropy", "teacher": "mse"},
+            loss_weights={"probs": 1.0, "teacher": float(cfg.teacher_weight)},
+        )
+    else:
+        trainer = model
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.learning_rate),
+            loss="sparse_categorical_crossentropy",
+        )
     weights = class_weights(train)
     session = cfg.normalisation.mode == "session"
     sampler = SessionSampler(frontend, train, cfg.session_subset_probability) if session else None
@@ -462,13 +502,15 @@ def fit(
     epochs = cfg.epochs if fixed_epochs is None else min(fixed_epochs, cfg.epochs)
     for epoch in range(epochs):
         # Cosine decay of the learning rate over the planned epochs.
-        model.optimizer.learning_rate.assign(
+        trainer.optimizer.learning_rate.assign(
             cfg.learning_rate * 0.5 * (1.0 + np.cos(np.pi * epoch / cfg.epochs))
         )
         order = epoch_order(train, rng)
         x = window_inputs(frontend, train, cfg, rng, sampler, order=order)
         y = train.labels[order]
-        h = model.fit(
+        if use_teacher:
+            y = {"probs": y, "teacher": teacher[order].astype(np.float32)}
+        h = trainer.fit(
             x,
             y,
             sample_weight=weights[order],

@@ -59,6 +59,15 @@ def _training_options(func):
             help="Probability of normalising a training window with the mean of a random "
             "subset of its speaker's clips (session normalisation).",
         ),
+        click.option(
+            "--teacher",
+            "teacher_weight",
+            type=float,
+            default=0.0,
+            show_default=True,
+            help="Weight of an auxiliary loss regressing the clip's openSMILE ComParE "
+            "functionals (needs the [peer] extra; training only, not in the exported model).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -75,6 +84,7 @@ def _train_config(
     seed,
     no_augment,
     session_subsets=0.0,
+    teacher_weight=0.0,
 ):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log noise
     from converters.train import TrainConfig
@@ -93,8 +103,39 @@ def _train_config(
         seed=seed,
         augment=not no_augment,
         session_subset_probability=session_subsets,
+        teacher_weight=teacher_weight,
         normalisation=Normalisation(norm),
     )
+
+
+def _teacher_features(cfg, clips) -> np.ndarray | None:
+    """The clips' openSMILE functionals when ``cfg`` trains a teacher head, else None."""
+    if cfg.teacher_weight <= 0:
+        return None
+    try:
+        from converters.functionals import default_cache_dir, load_features
+    except ImportError:
+        raise InputError("--teacher needs openSMILE: pip install 'edgeser[peer]'") from None
+    try:
+        features, _ = load_features(list(clips), default_cache_dir(), jobs=2)
+    except ImportError:
+        raise InputError("--teacher needs openSMILE: pip install 'edgeser[peer]'") from None
+    return features
+
+
+def _fit_teacher(cfg, clips, rows) -> np.ndarray | None:
+    """Teacher targets of the training ``rows`` of ``clips`` (fitted on those rows only)."""
+    features = _teacher_features(cfg, clips)
+    if features is None:
+        return None
+    from converters.teacher import teacher_targets
+
+    try:
+        return teacher_targets(features[rows], cfg.teacher_dims)
+    except ValueError:
+        raise InputError(
+            f"--teacher needs more than {cfg.teacher_dims} training clips, got {len(rows)}"
+        ) from None
 
 
 def _corpus_clips(data_dir: str | None, corpus: str):
@@ -140,15 +181,26 @@ def _corpus_clips(data_dir: str | None, corpus: str):
 @click.option(
     "--png", type=click.Path(dir_okay=False), help="Confusion-matrix PNG (default: beside --out)."
 )
+@click.option(
+    "--epoch-selection",
+    type=click.Choice(["fixed", "validation"]),
+    default="fixed",
+    show_default=True,
+    help="fixed: train on all of a fold's training speakers for --epochs and keep the last; "
+    "validation: keep the epoch best on two held-out training speakers.",
+)
 @_training_options
-def evaluate(protocol, with_other, folds, no_int8, out_json, png, data_dir, **train_args) -> None:
+def evaluate(
+    protocol, with_other, folds, no_int8, out_json, png, epoch_selection, data_dir, **train_args
+) -> None:
     """Train and score per speaker-independent fold: float and int8 side by side."""
+    import dataclasses
     import json as _json
 
     from converters.evaluate import confusion_png
     from converters.evaluate import evaluate as run_evaluation
 
-    cfg = _train_config(**train_args)
+    cfg = dataclasses.replace(_train_config(**train_args), epoch_selection=epoch_selection)
     corpus = "emodb" if protocol == "emodb-loso" else "ravdess"
     clips = _corpus_clips(data_dir, corpus)
     labels = list(CORPUS_LABELS[corpus])
@@ -166,6 +218,7 @@ def evaluate(protocol, with_other, folds, no_int8, out_json, png, data_dir, **tr
         folds=list(folds) or None,
         int8=not no_int8,
         log=lambda line: click.echo(line, err=True),
+        teacher_features=_teacher_features(cfg, list(clips) + list(extra)),
     )
     Path(out_json).write_text(_json.dumps(report, indent=2, default=float) + "\n")
     png_path = png or str(Path(out_json).with_suffix(".png"))
@@ -241,6 +294,7 @@ def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
             cfg,
             log=lambda _line: bar.update(1),
             fixed_epochs=cfg.epochs if all_speakers else None,
+            teacher=_fit_teacher(cfg, clips, tr),
         )
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
