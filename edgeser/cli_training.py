@@ -112,13 +112,11 @@ def _teacher_features(cfg, clips) -> np.ndarray | None:
     """The clips' openSMILE functionals when ``cfg`` trains a teacher head, else None."""
     if cfg.teacher_weight <= 0:
         return None
-    try:
-        from converters.functionals import default_cache_dir, load_features
-    except ImportError:
-        raise InputError("--teacher needs openSMILE: pip install 'edgeser[peer]'") from None
+    from converters.functionals import default_cache_dir, load_features
+
     try:
         features, _ = load_features(list(clips), default_cache_dir(), jobs=2)
-    except ImportError:
+    except ImportError:  # opensmile (or joblib) is imported when features are computed
         raise InputError("--teacher needs openSMILE: pip install 'edgeser[peer]'") from None
     return features
 
