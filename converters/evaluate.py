@@ -14,8 +14,8 @@ says who is who, rotating with the fold) from the training speakers and keeps th
 On EMO-DB leave-one-speaker-out, "fixed" scored 61.7 % int8 UAR against 53.3 % for
 "validation" (window normalisation): two more training speakers matter more than the epoch
 choice. With ``TrainConfig.teacher_weight`` > 0 each fold's teacher targets are fitted on its
-training clips only. The test speakers are scored once, by the float Keras model and by its int8 conversion run through the
-device runtime (:func:`edgeser.scoring.score_recordings` with the
+training clips only. The test speakers are scored once, by the float Keras model and by its
+int8 conversion run through the device runtime (:func:`edgeser.scoring.score_recordings` with the
 :class:`edgeser.model.EmotionModel`): the same windows, voice gate and session means as the
 device. Extra training corpora (``extra_clips``) are added to every fold's training set only
 (and their speakers are never validation speakers); the model then has the union of the

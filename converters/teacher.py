@@ -5,8 +5,9 @@ clip's openSMILE ComParE_2016 functionals (6,373 hand-crafted prosodic, voice-qu
 spectral statistics: what the classic peer classifies). The summary is fitted on the training
 clips of a fold only: each feature is standardised with the training mean and standard
 deviation, then projected on the leading principal components, whitened (unit variance per
-component). No label and no test clip is used. The head is dropped at export: the device
-model and its cost are unchanged.
+component). No label and no test clip is used. Every training window of a clip gets the
+clip's targets (a 2 s crop of a longer clip is regressed on the whole clip's statistics). The
+head is dropped at export: the device model and its cost are unchanged.
 """
 
 from __future__ import annotations
