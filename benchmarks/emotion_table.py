@@ -60,7 +60,7 @@ def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
     teacher = None
     if cfg.teacher_weight > 0:
         teacher, _ = peer_opensmile.load_features(
-            list(clips) + list(extra), peer_opensmile.DEFAULT_CACHE, jobs=2
+            list(clips) + list(extra), peer_opensmile.default_cache_dir(), jobs=2
         )
     ours = evaluate(
         clips,
@@ -85,7 +85,7 @@ def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
     }
     out: dict = {"uar": table, "wa": wa, "edgeser": ours}
     if not args.no_peer and not folds:
-        peer_args = types.SimpleNamespace(cache_dir=peer_opensmile.DEFAULT_CACHE, jobs=2)
+        peer_args = types.SimpleNamespace(cache_dir=peer_opensmile.default_cache_dir(), jobs=2)
         peer = peer_opensmile.run_corpus(corpus, clips, peer_args, peer_opensmile.C_GRID)
         for form, name in (("global", "global"), ("per_speaker", "per speaker")):
             key = f"openSMILE ComParE + SVM ({name})"

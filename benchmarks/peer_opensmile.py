@@ -52,9 +52,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from converters.functionals import (  # noqa: E402
-    DEFAULT_CACHE,
     FEATURE_LEVEL,
     FEATURE_SET,
+    default_cache_dir,
     load_features,
 )
 from edgeser import datasets as ds  # noqa: E402
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--corpus", choices=("emodb", "ravdess", "both"), default="both")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2))
     parser.add_argument(
         "--grid",

@@ -30,9 +30,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("EDGESER_CACHE") or Path.home() / ".cache" / "edgeser") / "peer"
 
 
-DEFAULT_CACHE = default_cache_dir()
-
-
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
