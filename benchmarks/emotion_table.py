@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--teacher", type=float, default=0.0, help="teacher head loss weight")
     p.add_argument("--teacher-dims", type=int, default=16)
+    p.add_argument("--teacher-kind", default="pca", choices=["pca", "peer", "pca+peer"])
+    p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")
@@ -133,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         epoch_selection=args.epoch_selection,
         teacher_weight=args.teacher,
         teacher_dims=args.teacher_dims,
+        mixup_alpha=args.mixup,
+        teacher_kind=args.teacher_kind,
         session_subset_probability=args.session_subsets,
         normalisation=Normalisation(args.norm),
     )

@@ -109,9 +109,11 @@ def validation_speakers_per_corpus(
     return chosen
 
 
-def _scores(
+def clip_scores(
     y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str], classes: Sequence[int]
-):
+) -> dict[str, Any]:
+    """UAR and WA over the scored ``classes`` (label indices), per-class recall by label name,
+    and the confusion matrix (rows: true class, columns: predicted, in ``classes`` order)."""
     recall = per_class_recall(y_true, y_pred, list(classes))
     return {
         "uar": uar(y_true, y_pred, labels=list(classes)),
@@ -139,10 +141,10 @@ def evaluate(
     validation speakers). ``teacher_features``: one row per clip of ``clips`` then
     ``extra_clips`` (e.g. openSMILE functionals), needed when ``cfg.teacher_weight`` > 0; each
     fold's targets are fitted on its training rows only (:func:`converters.teacher.
-    teacher_targets`)."""
+    fold_teacher_targets`)."""
     from converters.export import export_model
     from converters.models import count_macs
-    from converters.teacher import teacher_targets
+    from converters.teacher import fold_teacher_targets
     from edgeser.model import EmotionModel
     from edgeser.scoring import score_recordings
 
@@ -170,7 +172,13 @@ def evaluate(
         if cfg.teacher_weight > 0:
             if teacher_features is None:
                 raise ValueError("teacher_weight > 0 needs teacher_features")
-            teacher = teacher_targets(teacher_features[tr], cfg.teacher_dims)
+            teacher = fold_teacher_targets(
+                cfg.teacher_kind,
+                teacher_features[tr],
+                cfg.teacher_dims,
+                data.labels[tr],
+                [data.clips[i].speaker for i in tr],
+            )
         result = fit(
             train_set,
             None if fixed else val_set,
@@ -222,8 +230,8 @@ def evaluate(
         "protocol": protocol,
         "labels": list(labels),
         "classes_scored": [labels[k] for k in classes],
-        "float": _scores(y_true, preds["float_speaker"], labels, classes),
-        "float_file": _scores(y_true, preds["float_file"], labels, classes),
+        "float": clip_scores(y_true, preds["float_speaker"], labels, classes),
+        "float_file": clip_scores(y_true, preds["float_file"], labels, classes),
         "sessions": {
             "float, int8": "speaker: mean of the test speaker's voiced frames",
             "float_file, int8_file": "file: each recording's own voiced frames",
@@ -250,8 +258,8 @@ def evaluate(
         "predictions": {"y_true": y_true, **preds},
     }
     if int8:
-        report["int8"] = _scores(y_true, preds["int8_speaker"], labels, classes)
-        report["int8_file"] = _scores(y_true, preds["int8_file"], labels, classes)
+        report["int8"] = clip_scores(y_true, preds["int8_speaker"], labels, classes)
+        report["int8_file"] = clip_scores(y_true, preds["int8_file"], labels, classes)
         for session, suffix in (("speaker", ""), ("file", "_file")):
             f, i = np.array(preds[f"float_{session}"]), np.array(preds[f"int8_{session}"])
             report[f"top1_agreement{suffix}"] = float(np.mean(f == i))

@@ -94,6 +94,14 @@ class TrainConfig:
     # only); the head is training-only and is not part of the exported model.
     teacher_weight: float = 0.0
     teacher_dims: int = 16
+    # What the teacher head regresses (converters.teacher.TEACHER_KINDS): "pca" the
+    # functionals' principal components, "peer" the cross-fitted peer SVM's decision values
+    # (distillation), "pca+peer" both.
+    teacher_kind: str = "pca"
+    # Mixup (Zhang et al. 2018): with alpha > 0 every training window is blended with another
+    # window of the same epoch, x = l * x_i + (1 - l) * x_j with l ~ Beta(alpha, alpha); the
+    # one-hot labels, loss weights and teacher targets are blended alike. 0: off.
+    mixup_alpha: float = 0.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -440,6 +448,36 @@ def validation_uar(data: ClipSet, pred: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
+def mixup(
+    x: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    weights: np.ndarray,
+    teacher: np.ndarray | None,
+    alpha: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Mixup of one epoch's windows: each row blended with a random other row of the batch by
+    l ~ Beta(alpha, alpha). Returns the blended inputs, one-hot targets (rows sum to 1),
+    loss weights and teacher targets (None stays None)."""
+    n = len(x)
+    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
+    partner = rng.permutation(n)
+    onehot = np.eye(n_classes, dtype=np.float32)[labels]
+
+    def blend(a: np.ndarray) -> np.ndarray:
+        shape = (n,) + (1,) * (a.ndim - 1)
+        return lam.reshape(shape) * a + (1.0 - lam.reshape(shape)) * a[partner]
+
+    mixed_teacher = None if teacher is None else blend(teacher).astype(np.float32)
+    return (
+        blend(x).astype(np.float32),
+        blend(onehot).astype(np.float32),
+        blend(weights.astype(np.float32)).astype(np.float32),
+        mixed_teacher,
+    )
+
+
 @dataclass
 class FitResult:
     model: object
@@ -461,8 +499,8 @@ def fit(
     """Train on ``train``; pick the epoch with the best UAR on ``val`` (validation speakers
     drawn from the training speakers, never the test fold). With ``fixed_epochs`` (and
     ``val`` None) train exactly that many epochs of the same schedule and keep the last.
-    ``teacher``: (clips, ``cfg.teacher_dims``) regression targets of the training clips, needed
-    when ``cfg.teacher_weight`` > 0 (:func:`with_teacher_head`)."""
+    ``teacher``: (clips, dims) regression targets of the training clips, needed when
+    ``cfg.teacher_weight`` > 0 (:func:`with_teacher_head`)."""
     import keras
     import tensorflow as tf
 
@@ -473,24 +511,24 @@ def fit(
     n_classes = len(train.label_names)
     model = build_model(cfg, n_classes, frontend.config.num_bands)
     use_teacher = cfg.teacher_weight > 0
+    use_mixup = cfg.mixup_alpha > 0
+    # Mixup blends labels, so it trains on one-hot targets (the same loss on hard labels).
+    class_loss = "categorical_crossentropy" if use_mixup else "sparse_categorical_crossentropy"
+    mix_rng = np.random.default_rng([cfg.seed, 1])
     if use_teacher:
-        if teacher is None or teacher.shape != (len(train.clips), cfg.teacher_dims):
+        if teacher is None or teacher.ndim != 2 or teacher.shape[0] != len(train.clips):
             raise ValueError(
-                f"teacher_weight > 0 needs teacher targets of shape "
-                f"({len(train.clips)}, {cfg.teacher_dims})"
+                f"teacher_weight > 0 needs teacher targets of shape ({len(train.clips)}, dims)"
             )
-        trainer = with_teacher_head(model, cfg.teacher_dims)
+        trainer = with_teacher_head(model, teacher.shape[1])
         trainer.compile(
             optimizer=keras.optimizers.Adam(cfg.learning_rate),
-            loss={"probs": "sparse_categorical_crossentropy", "teacher": "mse"},
+            loss={"probs": class_loss, "teacher": "mse"},
             loss_weights={"probs": 1.0, "teacher": float(cfg.teacher_weight)},
         )
     else:
         trainer = model
-        model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate),
-            loss="sparse_categorical_crossentropy",
-        )
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=class_loss)
     weights = class_weights(train)
     session = cfg.normalisation.mode == "session"
     sampler = SessionSampler(frontend, train, cfg.session_subset_probability) if session else None
@@ -507,13 +545,17 @@ def fit(
         )
         order = epoch_order(train, rng)
         x = window_inputs(frontend, train, cfg, rng, sampler, order=order)
-        y = train.labels[order]
+        y: np.ndarray | dict = train.labels[order]
+        w = weights[order]
+        t = teacher[order].astype(np.float32) if use_teacher else None
+        if use_mixup:
+            x, y, w, t = mixup(x, y, n_classes, w, t, cfg.mixup_alpha, mix_rng)
         if use_teacher:
-            y = {"probs": y, "teacher": teacher[order].astype(np.float32)}
+            y = {"probs": y, "teacher": t}
         h = trainer.fit(
             x,
             y,
-            sample_weight=weights[order],
+            sample_weight=w,
             batch_size=cfg.batch_size,
             epochs=1,
             verbose=0,

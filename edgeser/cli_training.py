@@ -68,6 +68,23 @@ def _training_options(func):
             help="Weight of an auxiliary loss regressing the clip's openSMILE ComParE "
             "functionals (needs the [peer] extra; training only, not in the exported model).",
         ),
+        click.option(
+            "--teacher-kind",
+            type=click.Choice(["pca", "peer", "pca+peer"]),
+            default="pca",
+            show_default=True,
+            help="What the teacher head regresses: principal components of the functionals, "
+            "the cross-fitted peer SVM's decision values (distillation), or both.",
+        ),
+        click.option(
+            "--mixup",
+            "mixup_alpha",
+            type=click.FloatRange(min=0.0),
+            default=0.0,
+            show_default=True,
+            help="Mixup: blend training windows and their labels with weights drawn from "
+            "Beta(alpha, alpha); 0 is off.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -85,6 +102,8 @@ def _train_config(
     no_augment,
     session_subsets=0.0,
     teacher_weight=0.0,
+    mixup_alpha=0.0,
+    teacher_kind="pca",
 ):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log noise
     from converters.train import TrainConfig
@@ -104,6 +123,8 @@ def _train_config(
         augment=not no_augment,
         session_subset_probability=session_subsets,
         teacher_weight=teacher_weight,
+        mixup_alpha=mixup_alpha,
+        teacher_kind=teacher_kind,
         normalisation=Normalisation(norm),
     )
 
@@ -121,19 +142,28 @@ def _teacher_features(cfg, clips) -> np.ndarray | None:
     return features
 
 
-def _fit_teacher(cfg, clips, rows) -> np.ndarray | None:
-    """Teacher targets of the training ``rows`` of ``clips`` (fitted on those rows only)."""
+def _fit_teacher(cfg, clips, rows, labels) -> np.ndarray | None:
+    """Teacher targets of the training ``rows`` of ``clips`` (fitted on those rows only);
+    ``labels``: the label index of every clip."""
     features = _teacher_features(cfg, clips)
     if features is None:
         return None
-    from converters.teacher import teacher_targets
+    from converters.teacher import fold_teacher_targets
 
-    try:
-        return teacher_targets(features[rows], cfg.teacher_dims)
-    except ValueError:
+    if len(rows) <= cfg.teacher_dims:
         raise InputError(
             f"--teacher needs more than {cfg.teacher_dims} training clips, got {len(rows)}"
-        ) from None
+        )
+    try:
+        return fold_teacher_targets(
+            cfg.teacher_kind,
+            features[rows],
+            cfg.teacher_dims,
+            np.asarray(labels)[rows],
+            [clips[i].speaker for i in rows],
+        )
+    except ValueError as exc:
+        raise InputError(f"--teacher-kind {cfg.teacher_kind}: {exc}") from None
 
 
 def _corpus_clips(data_dir: str | None, corpus: str):
@@ -292,7 +322,7 @@ def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
             cfg,
             log=lambda _line: bar.update(1),
             fixed_epochs=cfg.epochs if all_speakers else None,
-            teacher=_fit_teacher(cfg, clips, tr),
+            teacher=_fit_teacher(cfg, clips, tr, data.labels),
         )
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -73,12 +73,13 @@ def test_train_all_speakers_then_quantize_with_metrics(manifest, tmp_path):
     keras_path = tmp_path / "all.keras"
     args = ["train", "--data", str(manifest), "--corpus", "auto", "-o", str(keras_path)]
     args += ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--all-speakers"]
-    args += ["--norm", "window"]
+    args += ["--norm", "window", "--mixup", "0.2"]
     result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     record = json.loads(keras_path.with_suffix(".train.json").read_text())
     assert record["all_speakers"] and record["validation_speakers"] == []
     assert record["data"]["clips"] == 12 and len(record["history"]) == 1
+    assert record["train_config"]["mixup_alpha"] == 0.2
     report = {
         "protocol": "emodb-loso",
         "classes_scored": ["neutral", "anger"],

@@ -11,7 +11,7 @@ pytest.importorskip("tensorflow")
 
 from click.testing import CliRunner
 
-from converters.teacher import teacher_targets
+from converters.teacher import fold_teacher_targets, peer_targets, teacher_targets
 from converters.train import TrainConfig, fit, with_teacher_head
 from edgeser.audio import write_wav_pcm16
 from edgeser.cli import main
@@ -37,6 +37,50 @@ def test_teacher_targets_are_whitened_components_of_the_given_rows():
         teacher_targets(features[:3], 3)
 
 
+def _speaker_corpus(seed: int = 0):
+    """Functionals of 6 speakers x 3 classes x 8 clips: a class signal in a few features, a
+    large per-speaker offset on every feature (what per-speaker z-scoring removes)."""
+    rng = np.random.default_rng(seed)
+    labels, speakers, rows = [], [], []
+    class_dirs = rng.standard_normal((3, 30))
+    for s in range(6):
+        offset = rng.standard_normal(30) * 5
+        for c in range(3):
+            for _ in range(8):
+                rows.append(offset + class_dirs[c] + rng.standard_normal(30) * 0.8)
+                labels.append(c)
+                speakers.append(f"spk{s}")
+    return np.array(rows), np.array(labels), speakers
+
+
+def test_peer_targets_are_cross_fitted_decision_values():
+    features, labels, speakers = _speaker_corpus()
+    t = peer_targets(features, labels, speakers, groups=3, c=1.0)
+    assert t.shape == (len(labels), 3) and t.dtype == np.float32
+    np.testing.assert_allclose(t.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(t.std(axis=0), 1, atol=1e-4)
+    assert np.mean(t.argmax(axis=1) == labels) > 0.8  # the peer's opinion tracks the classes
+    # Cross-fitted: a group's own labels never reach its targets. Relabel speaker spk0 (group
+    # 0 of 3 holds spk0 and spk3) at random: the raw decision values of group 0 stay as they
+    # were (the columns are restandardised, so compare up to that affine map).
+    relabelled = labels.copy()
+    rows0 = np.array([s == "spk0" for s in speakers])
+    relabelled[rows0] = np.random.default_rng(5).permutation(labels[rows0])
+    t2 = peer_targets(features, relabelled, speakers, groups=3, c=1.0)
+    group0 = np.array([s in ("spk0", "spk3") for s in speakers])
+    for col in range(3):
+        a, b = t[group0, col], t2[group0, col]
+        assert abs(np.corrcoef(a, b)[0, 1]) > 0.999
+    # The other groups' models saw the change: their targets moved.
+    assert not np.allclose(t[~group0], t2[~group0], atol=1e-3)
+    both = fold_teacher_targets("pca+peer", features, 4, labels, speakers)
+    assert both.shape == (len(labels), 7)
+    with pytest.raises(ValueError, match="teacher kind"):
+        fold_teacher_targets("lda", features, 4, labels, speakers)
+    with pytest.raises(ValueError, match="two speakers"):
+        peer_targets(features[:24], labels[:24], speakers[:24])
+
+
 def test_fit_with_teacher_trains_the_shared_layers_and_returns_the_single_output_model():
     train = synthetic_clips(4, seed=11)
     cfg = TrainConfig(
@@ -52,7 +96,7 @@ def test_fit_with_teacher_trains_the_shared_layers_and_returns_the_single_output
     )
     targets = np.random.default_rng(1).standard_normal((len(train.clips), 2)).astype(np.float32)
     with pytest.raises(ValueError, match="teacher targets of shape"):
-        fit(train, None, cfg, fixed_epochs=2, teacher=targets[:, :1])
+        fit(train, None, cfg, fixed_epochs=2, teacher=targets[:-1])
     result = fit(train, None, cfg, fixed_epochs=2, teacher=targets)
     assert len(result.model.outputs) == 1 and result.model.outputs[0].shape[-1] == 3
     trainer = with_teacher_head(result.model, 2)
