@@ -35,9 +35,11 @@ def _training_options(func):
         click.option(
             "--norm",
             type=click.Choice(["window", "session", "fixed"]),
-            default="session",
+            default="window",
             show_default=True,
-            help="Feature normalisation (stored in the model).",
+            help="Feature normalisation (stored in the model): window (no state; the default "
+            "model's), session (the session's running mean: more accurate once the device has "
+            "heard the speaker, much less on a first utterance), fixed.",
         ),
         click.option(
             "--filters",

@@ -50,6 +50,8 @@ def test_train_then_quantize(manifest, tmp_path):
         "--dense",
         "8",
         "--no-augment",
+        "--norm",
+        "session",
     ]
     result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
