@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import peer_opensmile
 
 from converters.evaluate import confusion_png, evaluate
+from converters.teacher import TEACHER_KINDS
 from converters.train import TrainConfig
 from edgeser import datasets as ds
 from edgeser.cli_training import CORPUS_LABELS
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--teacher", type=float, default=0.0, help="teacher head loss weight")
     p.add_argument("--teacher-dims", type=int, default=16)
-    p.add_argument("--teacher-kind", default="pca", choices=["pca", "peer", "pca+peer"])
+    p.add_argument("--teacher-kind", default="pca", choices=TEACHER_KINDS)
     p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")

@@ -57,6 +57,7 @@ from converters.functionals import (  # noqa: E402
     default_cache_dir,
     load_features,
 )
+from converters.teacher import per_speaker_zscore  # noqa: E402
 from edgeser import datasets as ds  # noqa: E402
 
 C_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
@@ -65,19 +66,6 @@ DEFAULT_OUT = REPO / "benchmarks" / "results" / "peer_opensmile.json"
 
 # ---------------------------------------------------------------------------
 # evaluation
-
-
-def per_speaker_zscore(X: np.ndarray, speakers: list[str]) -> np.ndarray:
-    """z-score each speaker's rows with that speaker's own mean and std (no labels used)."""
-    out = np.empty_like(X)
-    spk = np.asarray(speakers)
-    for s in np.unique(spk):
-        m = spk == s
-        mu = X[m].mean(axis=0)
-        sd = X[m].std(axis=0)
-        sd[sd < 1e-12] = 1.0
-        out[m] = (X[m] - mu) / sd
-    return out
 
 
 def make_model(C: float):
