@@ -1,8 +1,9 @@
 """Where the int8 time goes: invoke of random-weight variants of the default architecture.
 
-Builds the default conv-LSTM, its conv part alone, the conv part with a stride-2 first conv,
-and the LSTM part alone; converts each to int8 and float32 (child-process converter) and
-times one ``invoke()`` (1 thread, LiteRT defaults, median of 300).
+Builds the default conv-LSTM, variants with a stride-2 first conv (``stem_stride=2``) and
+wider blocks, its conv part alone (also with the stride-2 first conv), and the LSTM part
+alone; converts each to int8 and float32 (child-process converter) and times one
+``invoke()`` (1 thread, LiteRT defaults, median of 300).
 
     PYTHONPATH=. python benchmarks/architecture_speed.py
 
@@ -61,9 +62,23 @@ def invoke_ms(path: str) -> float:
     return round(1000 * float(np.median(invoke_seconds(it, 300))), 4)
 
 
+POOLS = [(2, 2), (2, 2), (2, 1), (2, 1)]
+
 VARIANTS = {
     "default conv-LSTM": lambda: build_conv_lstm(
-        filters=(16, 16, 32, 32), pool=[(2, 2), (2, 2), (2, 1), (2, 1)], sequence_pooling="mean"
+        filters=(16, 16, 32, 32), pool=POOLS, sequence_pooling="mean"
+    ),
+    "conv-LSTM, stride-2 first conv": lambda: build_conv_lstm(
+        filters=(16, 16, 32, 32), pool=POOLS, sequence_pooling="mean", stem_stride=2
+    ),
+    "conv-LSTM 16/32/32/64, stride-2 first conv": lambda: build_conv_lstm(
+        filters=(16, 32, 32, 64), pool=POOLS, sequence_pooling="mean", stem_stride=2
+    ),
+    "conv-LSTM 24/24/48/48, stride-2 first conv": lambda: build_conv_lstm(
+        filters=(24, 24, 48, 48), pool=POOLS, sequence_pooling="mean", stem_stride=2
+    ),
+    "conv-LSTM 32/32/64/64, stride-2 first conv": lambda: build_conv_lstm(
+        filters=(32, 32, 64, 64), pool=POOLS, sequence_pooling="mean", stem_stride=2
     ),
     "conv blocks only": lambda: conv_only(),
     "conv blocks only, stride-2 first conv": lambda: conv_only(first_stride=2),

@@ -4,7 +4,7 @@ standardisation), on the same speaker-independent folds, in one run.
 
     python benchmarks/emotion_table.py --corpus emodb|ravdess|both [--epochs 40]
         [--norm session|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
-        [--with-other] [--no-peer] [--out benchmarks/results/emotion_table.json]
+        [--stem-stride 2] [--with-other] [--no-peer] [--out benchmarks/results/emotion_table.json]
 
 EMO-DB: leave-one-speaker-out, 7 classes. RAVDESS: 5 actor-independent folds, 8 classes.
 ``--with-other`` adds every clip of the other corpus to each fold's training set (the model
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--norm", default="session", choices=["window", "session", "fixed"])
     p.add_argument("--session-subsets", type=float, default=0.0)
     p.add_argument("--filters", default="16,16,32,32")
+    p.add_argument("--stem-stride", type=int, default=1, help="stride of the first conv")
     p.add_argument("--lstm", type=int, default=32)
     p.add_argument("--dense", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = TrainConfig(
         filters=tuple(int(f) for f in args.filters.split(",")),
+        stem_stride=args.stem_stride,
         lstm_units=args.lstm,
         dense_units=args.dense,
         epochs=args.epochs,

@@ -78,8 +78,14 @@ def _conv_blocks(
     filters: Sequence[int],
     pool: tuple[int, int] | Sequence[tuple[int, int]],
     prefix: str,
+    stem_stride: int = 1,
 ) -> keras.KerasTensor:
     """Apply ``len(filters)`` blocks of Conv2D 3x3 'same' -> BatchNorm -> ReLU -> MaxPool2D.
+
+    With ``stem_stride`` > 1 the first convolution is strided (time and frequency) and the
+    first block has no pool: it computes one output in ``stem_stride**2`` instead of all of
+    them and pooling them away. Its input has a single channel, the shape that int8 kernels
+    handle worst (see ``benchmarks/architecture_speed.py``).
 
     The convolution has no bias (BatchNormalization supplies it); the converter folds the
     BatchNormalization into the convolution, so each block is one CONV_2D (with fused ReLU)
@@ -91,8 +97,9 @@ def _conv_blocks(
         raise ValueError(f"{len(pools)} pool sizes for {len(filters)} conv blocks")
     for i, f in enumerate(filters, start=1):
         block_pool = pools[i - 1]
+        stride = stem_stride if i == 1 else 1
         conv = layers.Conv2D(
-            int(f), (3, 3), padding="same", use_bias=False, name=f"{prefix}conv{i}"
+            int(f), (3, 3), strides=stride, padding="same", use_bias=False, name=f"{prefix}conv{i}"
         )
         x = conv(x)
         # momentum 0.9: corpora give only ~10 steps an epoch; 0.99 leaves the moving
@@ -104,7 +111,7 @@ def _conv_blocks(
             block_pool[0] if h >= block_pool[0] else 1,
             block_pool[1] if w >= block_pool[1] else 1,
         )
-        if p != (1, 1):
+        if p != (1, 1) and stride == 1:
             x = layers.MaxPool2D(p, name=f"{prefix}pool{i}")(x)
     return x
 
@@ -124,6 +131,7 @@ def build_conv_lstm(
     dropout: float = 0.3,
     pool: int | tuple[int, int] | Sequence[tuple[int, int]] = (2, 2),
     sequence_pooling: str = "last",
+    stem_stride: int = 1,
 ) -> keras.Model:
     """Build the seed 2-D CNN-LSTM (Zhao et al. 2019) over a log-Mel image.
 
@@ -147,6 +155,9 @@ def build_conv_lstm(
         pool: max-pool size per block, an int or a (time, freq) pair, or one pair per block.
         sequence_pooling: ``"last"``: the LSTM's last state feeds the dense layers;
             ``"mean"``: the mean of its states over time (an utterance-level summary).
+        stem_stride: stride of the first convolution in time and frequency; above 1 it
+            replaces the first block's pool, which is not applied (stride 2 in place of the
+            default (2, 2) pool leaves the LSTM's sequence as it was).
 
     Returns:
         An uncompiled Keras model named ``"conv_lstm"``.
@@ -156,7 +167,9 @@ def build_conv_lstm(
     if sequence_pooling not in ("last", "mean"):
         raise ValueError(f"sequence_pooling must be 'last' or 'mean', got {sequence_pooling!r}")
     inputs = keras.Input(shape=shape, name="logmel")
-    x = _conv_blocks(inputs, filters, p, prefix="")
+    if stem_stride < 1:
+        raise ValueError(f"stem_stride must be >= 1, got {stem_stride}")
+    x = _conv_blocks(inputs, filters, p, prefix="", stem_stride=int(stem_stride))
     x = _to_sequence(x)
     mean = sequence_pooling == "mean"
     x = layers.LSTM(int(lstm_units), unroll=True, return_sequences=mean, name="lstm")(x)

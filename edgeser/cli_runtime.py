@@ -183,6 +183,9 @@ def _classify_table(results, windows: bool, model_name: str, backend: str) -> st
 @click.option("--smoothing", default=0.5, show_default=True, type=click.FloatRange(0, 0.99),
               help="Weight of the previous decision in the moving average.")  # fmt: skip
 @click.option("--seconds", type=float, help="Stop after this many seconds of audio.")
+@click.option("--session-idle", "session_idle_s", type=click.FloatRange(0, min_open=True),
+              help="Seconds without voice after which the session mean starts over (a new "
+              "speaker; session-normalised models).")  # fmt: skip
 @click.option(
     "--serial", "serial_port", help="Also send each event as a frame to this serial port."
 )
@@ -198,7 +201,7 @@ def _classify_table(results, windows: bool, model_name: str, backend: str) -> st
 )
 def listen(
     model_path, backend, threads, delegate, hop_s, window_s, from_stdin, device, list_devices,
-    threshold, smoothing, seconds, serial_port, baud, udp_target, heartbeat_s,
+    threshold, smoothing, seconds, session_idle_s, serial_port, baud, udp_target, heartbeat_s,
 ) -> None:  # fmt: skip
     """Stream emotion events from the microphone (or --stdin): one JSON object per line on
     standard output, until stopped (Ctrl-C, end of input or --seconds). A summary goes to
@@ -210,7 +213,9 @@ def listen(
         _print_devices()
         return
     model = _load_model(model_path, backend, threads, delegate)
-    settings = _settings(hop_s, window_s, threshold=threshold, smoothing=smoothing)
+    settings = _settings(
+        hop_s, window_s, threshold=threshold, smoothing=smoothing, session_idle_s=session_idle_s
+    )
     from edgeser.recognizer import Recognizer
 
     recognizer = Recognizer(model, settings)
@@ -265,6 +270,7 @@ def listen(
         "audio_s": round(recognizer.stream_seconds, 3),
         "wall_s": round(time.perf_counter() - started, 3),
         "windows_scored": recognizer.windows_scored,
+        "sessions": recognizer.sessions_started,
         "windows_unvoiced": recognizer.windows_unvoiced,
     }
     if mic is not None:

@@ -47,6 +47,14 @@ def _training_options(func):
             show_default=True,
             help="Conv widths, one per block.",
         ),
+        click.option(
+            "--stem-stride",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Stride of the first conv (time and frequency), in place of its pool; 2 "
+            "makes the int8 model much faster (benchmarks/architecture_speed.py).",
+        ),
         click.option("--lstm", "lstm_units", type=int, default=32, show_default=True),
         click.option("--dense", "dense_units", type=int, default=32, show_default=True),
         click.option("--lr", "learning_rate", type=float, default=2e-3, show_default=True),
@@ -106,6 +114,7 @@ def _train_config(
     teacher_weight=0.0,
     mixup_alpha=0.0,
     teacher_kind="pca",
+    stem_stride=1,
 ):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log noise
     from converters.train import TrainConfig
@@ -117,6 +126,7 @@ def _train_config(
         raise InputError(f"--filters must be comma-separated integers, got {filters!r}") from None
     return TrainConfig(
         filters=widths,
+        stem_stride=stem_stride,
         lstm_units=lstm_units,
         dense_units=dense_units,
         epochs=epochs,

@@ -46,6 +46,9 @@ class RecognizerSettings:
     smoothing: weight (0..1) of the previous decision in the moving average; 0 = none.
     min_voiced: fraction of a model window's frames that must be voiced for it to be scored.
     vad: the voice-activity gate's thresholds.
+    session_idle_s: seconds without a voiced frame after which the session mean (the
+        ``"session"`` normalisation's) starts over at the next voiced frame, as when a new
+        person steps up to a kiosk; None: only :meth:`Recognizer.reset` starts a new session.
     """
 
     hop_s: float = 0.5
@@ -54,10 +57,13 @@ class RecognizerSettings:
     smoothing: float = 0.5
     min_voiced: float = 0.25
     vad: VadConfig = field(default_factory=VadConfig)
+    session_idle_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.hop_s > 0:
             raise ConfigError(f"hop_s must be positive, got {self.hop_s}")
+        if self.session_idle_s is not None and not self.session_idle_s > 0:
+            raise ConfigError(f"session_idle_s must be positive, got {self.session_idle_s}")
         for name in ("threshold", "min_voiced"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -82,6 +88,11 @@ class WindowPlan:
         self.window_samples = cfg.window_samples
         self.model_frames = model.meta.window_frames
         self.hop_frames = max(1, round(settings.hop_s * cfg.sample_rate / cfg.hop_samples))
+        idle = settings.session_idle_s
+        #: frames between two voiced frames that end a session (None: never)
+        self.session_idle_frames = (
+            None if idle is None else max(1, round(idle * cfg.sample_rate / cfg.hop_samples))
+        )
         model_s = self.end_s(0, self.model_frames)
         window_s = settings.window_s if settings.window_s is not None else model_s
         if window_s < model_s - 1e-9:
@@ -132,6 +143,8 @@ class Recognizer:
         self._samples = 0
         self._gate.reset()
         self._session.reset()
+        self._last_voiced: int | None = None  # stream index of the last voiced frame
+        self.sessions_started = 1
         bands = self.model.meta.frontend.num_bands
         self._frames = np.zeros((0, bands), dtype=np.int16)
         self._voiced = np.zeros(0, dtype=bool)
@@ -197,9 +210,27 @@ class Recognizer:
         return events + ([event] if event is not None else [])
 
     def _add_session(self, start: int, stop: int) -> None:
-        if stop > start:
-            a, b = start - self._base, stop - self._base
-            self._session.add(self._frames[a:b], self._voiced[a:b])
+        """Add frames ``start:stop`` (stream indices) to the session mean; with
+        ``session_idle_s``, a voiced frame after a long enough unvoiced gap starts a new
+        session first (the last such frame in the range, so chunking does not matter)."""
+        if stop <= start:
+            return
+        a, b = start - self._base, stop - self._base
+        voiced = self._voiced[a:b]
+        heard = np.flatnonzero(voiced) + start
+        idle = self.plan.session_idle_frames
+        if idle is not None and heard.size:
+            previous = np.concatenate(
+                ([heard[0] if self._last_voiced is None else self._last_voiced], heard[:-1])
+            )
+            gaps = np.flatnonzero(heard - previous > idle)
+            if gaps.size:
+                self._session.reset()
+                self.sessions_started += int(gaps.size)
+                a += int(heard[gaps[-1]]) - start
+        if heard.size:
+            self._last_voiced = int(heard[-1])
+        self._session.add(self._frames[a:b], self._voiced[a:b])
 
     def _trim(self) -> None:
         keep = self.plan.model_frames

@@ -45,6 +45,8 @@ def test_train_then_quantize(manifest, tmp_path):
         "2",
         "--filters",
         "4,8",
+        "--stem-stride",
+        "2",
         "--lstm",
         "8",
         "--dense",
@@ -58,6 +60,7 @@ def test_train_then_quantize(manifest, tmp_path):
     record = json.loads(keras_path.with_suffix(".train.json").read_text())
     assert record["labels"] == ["neutral", "sadness", "anger"]
     assert len(record["validation_speakers"]) == 2
+    assert record["train_config"]["stem_stride"] == 2
 
     result = runner.invoke(
         main, ["quantize", str(keras_path), "--data", str(manifest)], catch_exceptions=False

@@ -257,3 +257,20 @@ def test_model_shapes_and_macs() -> None:
     assert att.get_layer("blstm").forward_layer.unroll
     probs = att.predict(np.zeros((2, 40, 40, 3), np.float32), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_stem_stride_replaces_first_pool() -> None:
+    """A stride-2 first conv computes the first block's pooled grid directly: the LSTM sees the
+    same sequence, the first block has no pool and its conv a quarter of the MACs."""
+    pooled = build_conv_lstm(input_shape=INPUT_SHAPE, n_classes=N_CLASSES, filters=(4, 4))
+    strided = build_conv_lstm(
+        input_shape=INPUT_SHAPE, n_classes=N_CLASSES, filters=(4, 4), stem_stride=2
+    )
+    assert strided.get_layer("lstm").input.shape == pooled.get_layer("lstm").input.shape
+    assert strided.get_layer("conv1").strides == (2, 2)
+    assert strided.get_layer("conv1").output.shape[1:3] == (20, 20)
+    names = {layer.name for layer in strided.layers}
+    assert "pool1" not in names and "pool2" in names
+    assert count_macs(pooled) - count_macs(strided) == 40 * 40 * 4 * 9 * 3 // 4
+    with pytest.raises(ValueError, match="stem_stride"):
+        build_conv_lstm(input_shape=INPUT_SHAPE, n_classes=N_CLASSES, stem_stride=0)

@@ -134,6 +134,21 @@ def test_listen_stdin_streams_json_lines_and_a_summary():
     stats = json.loads(summary.split(": ", 1)[1])
     assert stats["stopped_by"] == "end of input" and stats["audio_s"] == pytest.approx(3.73, 0.01)
     assert stats["windows_scored"] == 4
+    assert stats["sessions"] == 1
+
+
+def test_listen_session_idle_starts_a_new_session_per_speaker():
+    pcm = load_pcm16(example_path())
+    stream = np.concatenate((pcm, np.zeros(3 * 16000, np.int16), pcm))
+    stats = []
+    for idle in ("2", "4"):
+        result = edgeser("listen", "--stdin", "--session-idle", idle, stdin=stream.tobytes())
+        assert result.returncode == 0, result.stderr
+        stats.append(json.loads(result.stderr.decode().strip().splitlines()[-1].split(": ", 1)[1]))
+    assert [s["sessions"] for s in stats] == [2, 1]
+    bad = edgeser("listen", "--stdin", "--session-idle", "0", stdin=b"")
+    assert bad.returncode == 2 and "--session-idle" in bad.stderr.decode()
+    assert "Traceback" not in bad.stderr.decode()
 
 
 def test_listen_stdin_matches_the_api_and_honours_seconds():

@@ -9,7 +9,7 @@ from edgeser.errors import ConfigError
 from edgeser.examples import example_path
 from edgeser.frontend import Frontend
 from edgeser.synth import speech_like
-from edgeser.vad import voiced_flags, voiced_mean
+from edgeser.vad import SessionMean, voiced_flags, voiced_mean
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +125,54 @@ def test_session_mean_is_the_mean_of_voiced_frames_heard(model, hello):
     assert rec._session.count == int(voiced_flags(frames).sum())
 
 
+def _two_speakers(hello: np.ndarray, gap_s: float) -> np.ndarray:
+    """The example clip, ``gap_s`` of silence, then the clip 12 dB quieter (another voice)."""
+    quieter = (hello.astype(np.int32) // 4).astype(np.int16)
+    return np.concatenate((hello, np.zeros(round(gap_s * 16000), np.int16), quieter))
+
+
+def _mean_from(frames: np.ndarray, voiced: np.ndarray, first: int) -> np.ndarray | None:
+    expected = SessionMean(frames.shape[1])
+    expected.add(frames[first:], voiced[first:])
+    return expected.mean_q7()
+
+
+@pytest.mark.parametrize(("gap_s", "idle_s"), [(3.0, 2.0), (0.3, 0.2)])
+def test_session_starts_over_after_an_idle_gap(model, hello, gap_s, idle_s):
+    """With ``session_idle_s`` the session mean covers the voiced frames from the first voiced
+    frame after the last long enough unvoiced gap; a short idle (0.2 s, under the 0.5 s hop)
+    puts the end of one voice and the start of the next in one hop."""
+    stream = _two_speakers(hello, gap_s)
+    frames = Frontend().compute(stream)
+    voiced = voiced_flags(frames)  # one gate over the whole stream, as the recognizer's
+    heard = np.flatnonzero(voiced)
+    gaps = np.flatnonzero(np.diff(heard) > round(idle_s * 100))  # 10 ms hops
+    restart = int(heard[gaps[-1] + 1])
+    assert restart > hello.shape[0] // 160  # the last restart is the second voice's start
+    for sizes in ([stream.shape[0]], [1600], [1, 3999, 12345]):
+        rec = Recognizer(model, RecognizerSettings(session_idle_s=idle_s))
+        _stream(rec, stream, sizes)
+        assert rec.sessions_started == 1 + gaps.size
+        assert np.array_equal(rec._session.mean_q7(), _mean_from(frames, voiced, restart))
+    rec = Recognizer(model)  # no idle rule: one session over everything voiced
+    _stream(rec, stream, [1600])
+    assert rec.sessions_started == 1
+    assert np.array_equal(rec._session.mean_q7(), _mean_from(frames, voiced, 0))
+    rec = Recognizer(model, RecognizerSettings(session_idle_s=gap_s + 1.0))  # gap too short
+    _stream(rec, stream, [1600])
+    assert rec.sessions_started == 1
+
+
 @pytest.mark.parametrize(
     "changes",
-    [{"hop_s": 0}, {"threshold": 1.5}, {"smoothing": 1.0}, {"min_voiced": -0.1}, {"window_s": 1.0}],
+    [
+        {"hop_s": 0},
+        {"threshold": 1.5},
+        {"smoothing": 1.0},
+        {"min_voiced": -0.1},
+        {"window_s": 1.0},
+        {"session_idle_s": 0.0},
+    ],
 )
 def test_bad_settings_are_refused(model, changes):
     with pytest.raises(ConfigError):
