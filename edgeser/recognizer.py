@@ -89,7 +89,8 @@ class WindowPlan:
         self.model_frames = model.meta.window_frames
         self.hop_frames = max(1, round(settings.hop_s * cfg.sample_rate / cfg.hop_samples))
         idle = settings.session_idle_s
-        #: frames between two voiced frames that end a session (None: never)
+        #: a voiced frame more than this many frames after the previous voiced frame starts a
+        #: new session (None: never)
         self.session_idle_frames = (
             None if idle is None else max(1, round(idle * cfg.sample_rate / cfg.hop_samples))
         )
@@ -120,6 +121,9 @@ class Recognizer:
 
     ``model`` is an :class:`EmotionModel` (choose its backend, threads or Edge TPU delegate
     there), a path to a ``.tflite`` model, or None for the default model.
+
+    ``windows_scored``, ``windows_unvoiced`` and ``sessions_started`` count since the last
+    :meth:`reset` (``sessions_started`` is 1 until ``session_idle_s`` starts another).
     """
 
     def __init__(
