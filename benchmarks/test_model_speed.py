@@ -39,11 +39,10 @@ def int8_model():
 
 
 @pytest.fixture(scope="module")
-def float_model(tmp_path_factory):
+def float_model():
     if not TWIN.is_file():
         pytest.skip(f"no float32 twin {TWIN.name} beside the default model")
-    config = bench.Config(TWIN, "auto", 1, None, INT8)
-    return bench.load_model(config, tmp_path_factory.mktemp("twin"))
+    return EmotionModel(TWIN, num_threads=1, metadata_from=INT8)
 
 
 def _keras_path() -> Path | None:

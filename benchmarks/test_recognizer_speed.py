@@ -56,10 +56,10 @@ def _stream_bench(benchmark, model: EmotionModel, chunk_ms: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def float_model(tmp_path_factory):
+def float_model():
     if not TWIN.is_file():
         pytest.skip(f"no float32 twin {TWIN.name} beside the default model")
-    return bench.load_model(bench.Config(TWIN, "auto", 1, None, INT8), tmp_path_factory.mktemp("t"))
+    return EmotionModel(TWIN, num_threads=1, metadata_from=INT8)
 
 
 def test_int8_100ms_chunks(benchmark):
