@@ -8,7 +8,7 @@ The device runtime: numpy and a TFLite interpreter (LiteRT) only, never TensorFl
 """
 
 from edgeser.backends import BackendError
-from edgeser.classify import Classification, classify_file, classify_pcm
+from edgeser.classify import Classification, classify_file, classify_files, classify_pcm
 from edgeser.errors import AudioError, ConfigError, DataError, EdgeserError
 from edgeser.events import EmotionEvent
 from edgeser.frontend import Frontend, FrontendConfig, FrontendStream, Requantizer
@@ -37,5 +37,6 @@ __all__ = [
     "VadConfig",
     "__version__",
     "classify_file",
+    "classify_files",
     "classify_pcm",
 ]

@@ -5,6 +5,11 @@ the ``"session"`` normalisation uses the per-band mean of all its voiced frames,
 every hop from the first frame and one more window is aligned with the end when at least
 half a hop is left over. The utterance decision is the mean of the voiced windows' class
 probabilities (no smoothing, no threshold).
+
+:func:`classify_files` with ``shared_session=True`` treats the recordings as one speaker's:
+the session mean is taken over the voiced frames of all of them (each gated on its own), as
+the benchmarks' *speaker sessions*; a session-normalised model scores better that way once it
+has more than one utterance of the person.
 """
 
 from __future__ import annotations
@@ -65,24 +70,58 @@ def classify_pcm(
     model: EmotionModel | str | os.PathLike[str] | None = None,
     settings: RecognizerSettings | None = None,
     source: str = "<pcm>",
+    session_mean_q7: np.ndarray | None = None,
 ) -> Classification:
-    """Classify int16 mono PCM at the model's sample rate. Raises :class:`AudioError` when the
-    audio is shorter than the model's window."""
+    """Classify int16 mono PCM at the model's sample rate. ``session_mean_q7``: the per-band
+    session mean (dB, Q7) to normalise with; None: this recording's own. Raises
+    :class:`AudioError` when the audio is shorter than the model's window."""
     emotion_model = _load(model)
     settings = settings if settings is not None else RecognizerSettings()
+    recording = _Recording.of(pcm, emotion_model, settings, source)
+    mean = recording.mean_q7() if session_mean_q7 is None else session_mean_q7
+    return _classify(recording, emotion_model, settings, mean)
+
+
+@dataclass(frozen=True)
+class _Recording:
+    """A recording's frames (dB Q7) and voiced flags, checked to hold one model window."""
+
+    source: str
+    duration_s: float
+    frames: np.ndarray
+    voiced: np.ndarray
+
+    @classmethod
+    def of(
+        cls, pcm: np.ndarray, model: EmotionModel, settings: RecognizerSettings, source: str
+    ) -> _Recording:
+        plan = WindowPlan(model, settings)
+        frames = Frontend(model.meta.frontend).compute(pcm)
+        duration = np.asarray(pcm).shape[0] / plan.rate
+        if frames.shape[0] < plan.model_frames:
+            raise AudioError(
+                f"{source}: audio is {duration:.2f} s long, shorter than the model's "
+                f"{plan.model_seconds:.2f} s window"
+            )
+        return cls(source, duration, frames, voiced_flags(frames, settings.vad))
+
+    def add_to(self, session: SessionMean) -> None:
+        session.add(self.frames, self.voiced)
+
+    def mean_q7(self) -> np.ndarray | None:
+        session = SessionMean(self.frames.shape[1])
+        self.add_to(session)
+        return session.mean_q7()
+
+
+def _classify(
+    recording: _Recording,
+    emotion_model: EmotionModel,
+    settings: RecognizerSettings,
+    mean: np.ndarray | None,
+) -> Classification:
     plan = WindowPlan(emotion_model, settings)
-    frontend = Frontend(emotion_model.meta.frontend)
-    frames = frontend.compute(pcm)
-    duration = np.asarray(pcm).shape[0] / plan.rate
-    if frames.shape[0] < plan.model_frames:
-        raise AudioError(
-            f"{source}: audio is {duration:.2f} s long, shorter than the model's "
-            f"{plan.model_seconds:.2f} s window"
-        )
-    voiced = voiced_flags(frames, settings.vad)
-    session = SessionMean(frames.shape[1])
-    session.add(frames, voiced)
-    mean = session.mean_q7()
+    frames, voiced = recording.frames, recording.voiced
     starts = window_starts(frames.shape[0], plan.model_frames, plan.hop_frames)
     chosen = [s for s in starts if voiced[s : s + plan.model_frames].mean() >= settings.min_voiced]
     windows: list[EmotionEvent] = []
@@ -107,7 +146,7 @@ def classify_pcm(
             windows[-1].end_s,
             float(voiced.mean()),
         )
-    return Classification(source, duration, windows, decision)
+    return Classification(recording.source, recording.duration_s, windows, decision)
 
 
 def classify_file(
@@ -120,3 +159,42 @@ def classify_file(
     emotion_model = _load(model)
     pcm = load_pcm16(path, emotion_model.meta.frontend.sample_rate)
     return classify_pcm(pcm, emotion_model, settings, source=str(Path(path)))
+
+
+def classify_files(
+    paths: list[str | os.PathLike[str]],
+    model: EmotionModel | str | os.PathLike[str] | None = None,
+    settings: RecognizerSettings | None = None,
+    shared_session: bool = False,
+) -> list[Classification | AudioError]:
+    """Classify several WAV files; one entry per path, in order: its :class:`Classification`,
+    or the :class:`AudioError` that it raised (the others are still classified).
+
+    ``shared_session``: the files are one speaker's, and the session mean is taken over the
+    voiced frames of all the readable ones; False: each file's own (as :func:`classify_file`).
+    """
+    emotion_model = _load(model)
+    settings = settings if settings is not None else RecognizerSettings()
+    rate = emotion_model.meta.frontend.sample_rate
+    recordings: list[_Recording | AudioError] = []
+    for path in paths:
+        try:
+            pcm = load_pcm16(path, rate)
+            recordings.append(_Recording.of(pcm, emotion_model, settings, str(Path(path))))
+        except AudioError as exc:
+            recordings.append(exc)
+    shared = None
+    if shared_session:
+        session = SessionMean(emotion_model.meta.frontend.num_bands)
+        for r in recordings:
+            if isinstance(r, _Recording):
+                r.add_to(session)
+        shared = session.mean_q7()
+    results: list[Classification | AudioError] = []
+    for r in recordings:
+        if isinstance(r, AudioError):
+            results.append(r)
+        else:
+            mean = shared if shared_session else r.mean_q7()
+            results.append(_classify(r, emotion_model, settings, mean))
+    return results

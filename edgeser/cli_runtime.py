@@ -79,14 +79,18 @@ def _settings(hop_s: float, window_s: float | None, **changes: Any):
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on standard output.")
 @click.option("--windows", is_flag=True, help="Also list every window's result.")
 @click.option("--example", is_flag=True, help="Classify the example clip that ships with edgeser.")
+@click.option("--session", type=click.Choice(["file", "speaker"]), default="file",
+              show_default=True,
+              help="Session mean of a session-normalised model: each file's own, or one over "
+              "all the files (they are one speaker's).")  # fmt: skip
 def classify(
     files, model_path, backend, threads, delegate, hop_s, window_s, as_json, as_csv, windows,
-    example,
+    example, session,
 ) -> None:  # fmt: skip
     """Classify WAV files: the emotion of each utterance (and of each window with --windows).
 
     Files of any sample rate, 8/16/24/32-bit integer or 32-bit float, any channel count."""
-    from edgeser.classify import classify_file
+    from edgeser.classify import classify_files
     from edgeser.examples import example_path
 
     if as_json and as_csv:
@@ -98,12 +102,12 @@ def classify(
     model = _load_model(model_path, backend, threads, delegate)
     settings = _settings(hop_s, window_s)
     results, failed = [], 0
-    for path in paths:
-        try:
-            results.append(classify_file(path, model, settings))
-        except EdgeserError as exc:
+    for outcome in classify_files(paths, model, settings, shared_session=session == "speaker"):
+        if isinstance(outcome, EdgeserError):
             failed += 1
-            click.echo(f"edgeser: error: {str(exc).splitlines()[0]}", err=True)
+            click.echo(f"edgeser: error: {str(outcome).splitlines()[0]}", err=True)
+        else:
+            results.append(outcome)
     if as_json:
         doc = {
             "model": model.meta.name,

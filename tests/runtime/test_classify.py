@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 
-from edgeser import AudioError, EmotionModel, classify_file, classify_pcm
+from edgeser import AudioError, EmotionModel, classify_file, classify_files, classify_pcm
 from edgeser.audio import load_pcm16, write_wav_pcm16
 from edgeser.classify import window_starts
 from edgeser.events import CIRCUMPLEX, EmotionEvent, arousal_valence
 from edgeser.examples import example_path
+from edgeser.frontend import Frontend
+from edgeser.vad import voiced_mean
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +50,29 @@ def test_too_short_and_silent_audio(model):
         classify_pcm(np.zeros(16000, np.int16), model)
     silent = classify_pcm(np.zeros(48000, np.int16), model)
     assert silent.decision is None and silent.windows == []
+
+
+def test_classify_files_with_a_shared_speaker_session(model, tmp_path):
+    """One speaker's files: the session mean over all their voiced frames (a bad file in the
+    batch is reported in its place and left out of the mean); without: each file's own."""
+    pcm = load_pcm16(example_path())
+    quieter = (pcm.astype(np.int32) // 2).astype(np.int16)  # the same voice 6 dB down
+    reversed_ = pcm[::-1].copy()
+    paths = [tmp_path / "a.wav", tmp_path / "short.wav", tmp_path / "b.wav", tmp_path / "c.wav"]
+    for path, audio in zip(paths, (pcm, pcm[:8000], quieter, reversed_), strict=True):
+        write_wav_pcm16(path, audio, 16000)
+    frames = [Frontend().compute(a) for a in (pcm, quieter, reversed_)]
+    shared_mean = voiced_mean(frames)
+    shared = classify_files(paths, model, shared_session=True)
+    own = classify_files(paths, model)
+    assert isinstance(shared[1], AudioError) and isinstance(own[1], AudioError)
+    assert "shorter than the model" in str(shared[1])
+    for k, audio in zip((0, 2, 3), (pcm, quieter, reversed_), strict=True):
+        expected = classify_pcm(audio, model, session_mean_q7=shared_mean).decision
+        assert shared[k].decision == expected
+        assert own[k].decision == classify_file(paths[k], model).decision
+    if model.meta.normalisation.mode == "session":  # the default model's: the mean matters
+        assert any(shared[k].decision != own[k].decision for k in (0, 2, 3))
 
 
 def test_arousal_valence_mapping():

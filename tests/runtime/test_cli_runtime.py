@@ -61,6 +61,23 @@ def test_classify_json_and_csv_agree():
     assert float(rows[0]["confidence"]) == pytest.approx(entry["decision"]["confidence"], abs=1e-4)
 
 
+def test_classify_session_speaker_matches_the_api(tmp_path):
+    from edgeser import classify_files
+
+    pcm = load_pcm16(example_path())
+    quiet = tmp_path / "quiet.wav"
+    write_wav_pcm16(quiet, (pcm.astype(np.int32) // 2).astype(np.int16), 16000)
+    paths = [example_path(), quiet]
+    for session in ("speaker", "file"):
+        result = edgeser("classify", "--json", "--session", session, *map(str, paths))
+        assert result.returncode == 0, result.stderr
+        got = [f["decision"] for f in json.loads(result.stdout)["files"]]
+        api = classify_files(paths, shared_session=session == "speaker")
+        assert got == [r.decision.to_dict() for r in api]
+    bad = edgeser("classify", "--session", "room", str(example_path()))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr.decode()
+
+
 def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     pcm = load_pcm16(example_path())
     (tmp / "empty.wav").write_bytes(b"")
