@@ -176,25 +176,29 @@ def classify_files(
     emotion_model = _load(model)
     settings = settings if settings is not None else RecognizerSettings()
     rate = emotion_model.meta.frontend.sample_rate
-    recordings: list[_Recording | AudioError] = []
-    for path in paths:
+
+    def read(path: str | os.PathLike[str]) -> _Recording | AudioError:
         try:
             pcm = load_pcm16(path, rate)
-            recordings.append(_Recording.of(pcm, emotion_model, settings, str(Path(path))))
+            return _Recording.of(pcm, emotion_model, settings, str(Path(path)))
         except AudioError as exc:
-            recordings.append(exc)
-    shared = None
-    if shared_session:
-        session = SessionMean(emotion_model.meta.frontend.num_bands)
-        for r in recordings:
-            if isinstance(r, _Recording):
-                r.add_to(session)
-        shared = session.mean_q7()
-    results: list[Classification | AudioError] = []
+            return exc
+
+    def classify(
+        r: _Recording | AudioError, mean: np.ndarray | None
+    ) -> Classification | AudioError:
+        return r if isinstance(r, AudioError) else _classify(r, emotion_model, settings, mean)
+
+    if not shared_session:  # one file at a time: nothing is kept but the results
+        results = []
+        for path in paths:
+            r = read(path)
+            results.append(classify(r, None if isinstance(r, AudioError) else r.mean_q7()))
+        return results
+    recordings = [read(path) for path in paths]
+    session = SessionMean(emotion_model.meta.frontend.num_bands)
     for r in recordings:
-        if isinstance(r, AudioError):
-            results.append(r)
-        else:
-            mean = shared if shared_session else r.mean_q7()
-            results.append(_classify(r, emotion_model, settings, mean))
-    return results
+        if isinstance(r, _Recording):
+            r.add_to(session)
+    shared = session.mean_q7()
+    return [classify(r, shared) for r in recordings]
