@@ -39,8 +39,7 @@ def _training_options(func):
             show_default=True,
             help="Feature normalisation (stored in the model): window (no state), session (the "
             "session's running mean: more accurate once the device has heard the speaker; with "
-            "--session-subsets 0.5, the default model's recipe, a little below window on a "
-            "first utterance), fixed.",
+            "--session-subsets 0.5 and --epochs 80, the default model's recipe), fixed.",
         ),
         click.option(
             "--filters",
