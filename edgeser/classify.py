@@ -184,21 +184,18 @@ def classify_files(
         except AudioError as exc:
             return exc
 
-    def classify(
-        r: _Recording | AudioError, mean: np.ndarray | None
-    ) -> Classification | AudioError:
-        return r if isinstance(r, AudioError) else _classify(r, emotion_model, settings, mean)
-
     if not shared_session:  # one file at a time: nothing is kept but the results
-        results = []
-        for path in paths:
-            r = read(path)
-            results.append(classify(r, None if isinstance(r, AudioError) else r.mean_q7()))
-        return results
+        return [
+            r if isinstance(r, AudioError) else _classify(r, emotion_model, settings, r.mean_q7())
+            for r in map(read, paths)
+        ]
     recordings = [read(path) for path in paths]
     session = SessionMean(emotion_model.meta.frontend.num_bands)
     for r in recordings:
         if isinstance(r, _Recording):
             r.add_to(session)
     shared = session.mean_q7()
-    return [classify(r, shared) for r in recordings]
+    return [
+        r if isinstance(r, AudioError) else _classify(r, emotion_model, settings, shared)
+        for r in recordings
+    ]
