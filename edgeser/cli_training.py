@@ -6,6 +6,7 @@ device command line never loads TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,12 @@ def _training_options(func):
             type=click.Path(),
             help="Corpora folder (default: $EDGESER_DATA or ../shared/data).",
         ),
+        click.option(
+            "--recipe",
+            help="Start from the training recipe stored with a model: 'default' (the bundled "
+            "model), a model's .tflite or .json, or a NAME.train.json; options given on the "
+            "command line override it.",
+        ),
         click.option("--epochs", type=int, default=40, show_default=True),
         click.option(
             "--norm",
@@ -38,8 +45,8 @@ def _training_options(func):
             default="window",
             show_default=True,
             help="Feature normalisation (stored in the model): window (no state), session (the "
-            "session's running mean: more accurate once the device has heard the speaker; with "
-            "--session-subsets 0.5 and --epochs 80, the default model's recipe), fixed.",
+            "session's running mean: more accurate once the device has heard the speaker), fixed. "
+            "--recipe default gives the default model's whole recipe.",
         ),
         click.option(
             "--filters",
@@ -101,44 +108,94 @@ def _training_options(func):
     return func
 
 
-def _train_config(
-    epochs,
-    norm,
-    filters,
-    lstm_units,
-    dense_units,
-    learning_rate,
-    seed,
-    no_augment,
-    session_subsets=0.0,
-    teacher_weight=0.0,
-    mixup_alpha=0.0,
-    teacher_kind="pca",
-    stem_stride=1,
-):
+# Command-line option -> TrainConfig field, for the options a --recipe can supply.
+RECIPE_OPTIONS = {
+    "epochs": "epochs",
+    "norm": "normalisation",
+    "filters": "filters",
+    "stem_stride": "stem_stride",
+    "lstm_units": "lstm_units",
+    "dense_units": "dense_units",
+    "learning_rate": "learning_rate",
+    "seed": "seed",
+    "no_augment": "augment",
+    "session_subsets": "session_subset_probability",
+    "teacher_weight": "teacher_weight",
+    "teacher_kind": "teacher_kind",
+    "mixup_alpha": "mixup_alpha",
+}
+
+
+def read_recipe(source: str) -> dict:
+    """The ``train_config`` dict stored with a model.
+
+    Args:
+        source: ``"default"`` (the bundled model), a model's ``.tflite`` or metadata ``.json``
+            (its ``training.train_config``), or an ``edgeser train`` record ``NAME.train.json``.
+
+    Raises:
+        InputError: the file is missing, unreadable, or holds no training recipe.
+    """
+    import json as _json
+
+    from edgeser.model import default_model_path, meta_path
+
+    path = default_model_path() if source == "default" else Path(source)
+    if path.suffix == ".tflite":
+        path = meta_path(path)
+    try:
+        data = _json.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(f"--recipe {source}: cannot read {path} ({exc.strerror})") from None
+    except ValueError:
+        raise InputError(f"--recipe {source}: {path} is not JSON") from None
+    recipe = data.get("train_config") or (data.get("training") or {}).get("train_config")
+    if not isinstance(recipe, dict):
+        raise InputError(f"--recipe {source}: {path} holds no training recipe (train_config)")
+    return recipe
+
+
+def _train_config(recipe=None, **options):
+    """The TrainConfig of the command-line options: the ``--recipe``'s config (when given) with
+    the options set on the command line written over it, else the options with their defaults."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log noise
     from converters.train import TrainConfig
     from edgeser.normalisation import Normalisation
 
     try:
-        widths = tuple(int(f) for f in filters.split(","))
+        widths = tuple(int(f) for f in options["filters"].split(","))
     except ValueError:
-        raise InputError(f"--filters must be comma-separated integers, got {filters!r}") from None
-    return TrainConfig(
-        filters=widths,
-        stem_stride=stem_stride,
-        lstm_units=lstm_units,
-        dense_units=dense_units,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        seed=seed,
-        augment=not no_augment,
-        session_subset_probability=session_subsets,
-        teacher_weight=teacher_weight,
-        mixup_alpha=mixup_alpha,
-        teacher_kind=teacher_kind,
-        normalisation=Normalisation(norm),
-    )
+        raise InputError(
+            f"--filters must be comma-separated integers, got {options['filters']!r}"
+        ) from None
+    given = {
+        "epochs": options["epochs"],
+        "normalisation": Normalisation(options["norm"]),
+        "filters": widths,
+        "stem_stride": options["stem_stride"],
+        "lstm_units": options["lstm_units"],
+        "dense_units": options["dense_units"],
+        "learning_rate": options["learning_rate"],
+        "seed": options["seed"],
+        "augment": not options["no_augment"],
+        "session_subset_probability": options["session_subsets"],
+        "teacher_weight": options["teacher_weight"],
+        "teacher_kind": options["teacher_kind"],
+        "mixup_alpha": options["mixup_alpha"],
+    }
+    if recipe is None:
+        return TrainConfig(**given)
+    try:
+        base = TrainConfig.from_dict(read_recipe(recipe))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"--recipe {recipe}: malformed train_config ({exc})") from None
+    ctx = click.get_current_context()
+    explicit = {
+        field
+        for option, field in RECIPE_OPTIONS.items()
+        if ctx.get_parameter_source(option) is click.core.ParameterSource.COMMANDLINE
+    }
+    return dataclasses.replace(base, **{k: v for k, v in given.items() if k in explicit})
 
 
 def _teacher_features(cfg, clips) -> np.ndarray | None:
@@ -234,7 +291,6 @@ def evaluate(
     protocol, with_other, folds, no_int8, out_json, png, epoch_selection, data_dir, **train_args
 ) -> None:
     """Train and score per speaker-independent fold: float and int8 side by side."""
-    import dataclasses
     import json as _json
 
     from converters.evaluate import confusion_png

@@ -107,3 +107,42 @@ def test_quantize_without_training_record_is_one_line_error(tmp_path):
     result = CliRunner().invoke(main, ["quantize", str(tmp_path / "x.keras")])
     assert result.exit_code == 2
     assert "x.train.json" in result.output
+
+
+def test_recipe_default_with_overrides(manifest, tmp_path):
+    """--recipe default takes the bundled model's recipe; options on the command line win."""
+    runner = CliRunner()
+    first = tmp_path / "from_default.keras"
+    small = ["--epochs", "1", "--filters", "4,8", "--lstm", "8", "--dense", "8", "--teacher", "0"]
+    common = ["train", "--data", str(manifest), "--corpus", "auto"]
+    args = [*common, "--recipe", "default", *small, "-o", str(first)]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    got = json.loads(first.with_suffix(".train.json").read_text())["train_config"]
+    default = json.loads((EmotionModel().path.with_suffix(".json")).read_text())
+    recipe = default["training"]["train_config"]
+    overridden = {"epochs": 1, "filters": [4, 8], "lstm_units": 8, "dense_units": 8}
+    overridden["teacher_weight"] = 0.0
+    assert recipe["session_subset_probability"] > 0  # so the test can tell the source apart
+    for key, value in recipe.items():
+        assert got[key] == overridden.get(key, value), key
+
+    # A training record is a recipe too: the same config back, with --seed changed.
+    second = tmp_path / "from_record.keras"
+    args = [*common, "--recipe", str(first.with_suffix(".train.json")), "--seed", "3"]
+    result = runner.invoke(main, [*args, "-o", str(second)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    again = json.loads(second.with_suffix(".train.json").read_text())["train_config"]
+    assert again == {**got, "seed": 3}
+
+
+@pytest.mark.parametrize("content", [None, "not json", '{"labels": []}'])
+def test_recipe_errors_are_one_line(tmp_path, content):
+    path = tmp_path / "recipe.json"
+    if content is not None:
+        path.write_text(content)
+    args = ["train", "--recipe", str(path), "-o", str(tmp_path / "m.keras")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "--recipe" in result.output, result.output
+    assert "Traceback" not in result.output
