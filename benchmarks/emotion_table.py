@@ -71,6 +71,7 @@ def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
         extra_clips=extra,
         folds=folds,
         teacher_features=teacher,
+        log=lambda line: print(f"[{corpus}] {line}", file=sys.stderr, flush=True),
     )
     table = {
         "edgeser float (speaker sessions)": ours["float"]["uar"],
