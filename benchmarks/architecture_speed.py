@@ -1,9 +1,10 @@
 """Where the int8 time goes: invoke of random-weight variants of the default architecture.
 
 Builds the default conv-LSTM, variants with a stride-2 first conv (``stem_stride=2``) and
-wider blocks, its conv part alone (also with the stride-2 first conv), and the LSTM part
-alone; converts each to int8 and float32 (child-process converter) and times one
-``invoke()`` (1 thread, LiteRT defaults, median of 300).
+wider blocks, its conv part alone (also with the stride-2 first conv), single conv blocks at
+their place in the network, and the LSTM part alone; converts each to int8 and float32
+(child-process converter) and times one ``invoke()`` (1 thread, LiteRT defaults, median of
+300).
 
     PYTHONPATH=. python benchmarks/architecture_speed.py
 
@@ -48,6 +49,16 @@ def conv_only(filters=(16, 16, 32, 32), first_stride=1) -> keras.Model:
     return keras.Model(inp, out)
 
 
+def one_block(shape, filters, stride=1, pool=None) -> keras.Model:
+    """One conv block (Conv2D 3x3 'same', BatchNorm, ReLU, optional MaxPool) on ``shape``."""
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same")(inp)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    if pool:
+        x = keras.layers.MaxPool2D(pool)(x)
+    return keras.Model(inp, x)
+
+
 def lstm_only(steps=24, feat=320, units=32) -> keras.Model:
     inp = keras.Input((steps, feat))
     x = keras.layers.LSTM(units, unroll=True, return_sequences=True)(inp)
@@ -80,9 +91,19 @@ VARIANTS = {
     "conv-LSTM 32/32/64/64, stride-2 first conv": lambda: build_conv_lstm(
         filters=(32, 32, 64, 64), pool=POOLS, sequence_pooling="mean", stem_stride=2
     ),
+    "conv-LSTM 16/16/48/48, stride-2 first conv": lambda: build_conv_lstm(
+        filters=(16, 16, 48, 48), pool=POOLS, sequence_pooling="mean", stem_stride=2
+    ),
     "conv blocks only": lambda: conv_only(),
     "conv blocks only, stride-2 first conv": lambda: conv_only(first_stride=2),
     "LSTM only (24 steps x 320)": lambda: lstm_only(),
+    "block 1: 198x40x1 -> 16, pool (2, 2)": lambda: one_block((198, 40, 1), 16, pool=(2, 2)),
+    "block 1: 198x40x1 -> 16, stride 2": lambda: one_block((198, 40, 1), 16, stride=2),
+    "block 2: 99x20x16 -> 16, pool (2, 2)": lambda: one_block((99, 20, 16), 16, pool=(2, 2)),
+    "block 3: 49x10x16 -> 32, pool (2, 1)": lambda: one_block((49, 10, 16), 32, pool=(2, 1)),
+    "block 4: 24x10x32 -> 32, pool (2, 1)": lambda: one_block((24, 10, 32), 32, pool=(2, 1)),
+    "block 3: 49x10x16 -> 48, pool (2, 1)": lambda: one_block((49, 10, 16), 48, pool=(2, 1)),
+    "block 4: 24x10x48 -> 48, pool (2, 1)": lambda: one_block((24, 10, 48), 48, pool=(2, 1)),
 }
 
 
