@@ -108,7 +108,7 @@ def _training_options(func):
     return func
 
 
-# Command-line option -> TrainConfig field, for the options a --recipe can supply.
+# Each training option (click parameter name) -> the TrainConfig field it sets.
 RECIPE_OPTIONS = {
     "epochs": "epochs",
     "norm": "normalisation",
@@ -149,6 +149,8 @@ def read_recipe(source: str) -> dict:
         raise InputError(f"--recipe {source}: cannot read {path} ({exc.strerror})") from None
     except ValueError:
         raise InputError(f"--recipe {source}: {path} is not JSON") from None
+    if not isinstance(data, dict):
+        data = {}
     recipe = data.get("train_config") or (data.get("training") or {}).get("train_config")
     if not isinstance(recipe, dict):
         raise InputError(f"--recipe {source}: {path} holds no training recipe (train_config)")
@@ -168,21 +170,13 @@ def _train_config(recipe=None, **options):
         raise InputError(
             f"--filters must be comma-separated integers, got {options['filters']!r}"
         ) from None
-    given = {
-        "epochs": options["epochs"],
-        "normalisation": Normalisation(options["norm"]),
+    values = {
+        **options,
+        "norm": Normalisation(options["norm"]),
         "filters": widths,
-        "stem_stride": options["stem_stride"],
-        "lstm_units": options["lstm_units"],
-        "dense_units": options["dense_units"],
-        "learning_rate": options["learning_rate"],
-        "seed": options["seed"],
-        "augment": not options["no_augment"],
-        "session_subset_probability": options["session_subsets"],
-        "teacher_weight": options["teacher_weight"],
-        "teacher_kind": options["teacher_kind"],
-        "mixup_alpha": options["mixup_alpha"],
+        "no_augment": not options["no_augment"],  # the field is "augment"
     }
+    given = {field: values[option] for option, field in RECIPE_OPTIONS.items()}
     if recipe is None:
         return TrainConfig(**given)
     try:

@@ -136,7 +136,7 @@ def test_recipe_default_with_overrides(manifest, tmp_path):
     assert again == {**got, "seed": 3}
 
 
-@pytest.mark.parametrize("content", [None, "not json", '{"labels": []}'])
+@pytest.mark.parametrize("content", [None, "not json", "[1, 2]", '{"labels": []}'])
 def test_recipe_errors_are_one_line(tmp_path, content):
     path = tmp_path / "recipe.json"
     if content is not None:
