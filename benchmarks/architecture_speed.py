@@ -25,7 +25,7 @@ import numpy as np
 from ai_edge_litert.interpreter import OpResolverType
 
 from benchmarks.interpreter_kernels import invoke_seconds, kernel_interpreter
-from converters.models import build_conv_lstm
+from converters.models import _conv_blocks, build_conv_lstm
 from converters.quantize import convert_float32, convert_int8
 from edgeser.machine import describe
 
@@ -33,15 +33,9 @@ OUT = Path(__file__).resolve().parent / "results" / "architecture_speed.json"
 
 
 def conv_only(filters=(16, 16, 32, 32), first_stride=1) -> keras.Model:
+    """The default conv blocks with a small head, no LSTM."""
     inp = keras.Input((198, 40, 1))
-    x = inp
-    for i, f in enumerate(filters):
-        s = first_stride if i == 0 else 1
-        x = keras.layers.Conv2D(f, 3, strides=s, padding="same")(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.ReLU()(x)
-        if not (i == 0 and first_stride > 1):
-            x = keras.layers.MaxPool2D((2, 2) if i < 2 else (2, 1))(x)
+    x = _conv_blocks(inp, filters, POOLS, prefix="", stem_stride=first_stride)
     x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
     x = keras.layers.Dense(32, activation="relu")(x)
@@ -49,14 +43,10 @@ def conv_only(filters=(16, 16, 32, 32), first_stride=1) -> keras.Model:
     return keras.Model(inp, out)
 
 
-def one_block(shape, filters, stride=1, pool=None) -> keras.Model:
-    """One conv block (Conv2D 3x3 'same', BatchNorm, ReLU, optional MaxPool) on ``shape``."""
+def one_block(shape, filters, stride=1, pool=(1, 1)) -> keras.Model:
+    """One of the models' conv blocks (converters.models._conv_blocks) on ``shape``."""
     inp = keras.Input(shape)
-    x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same")(inp)
-    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
-    if pool:
-        x = keras.layers.MaxPool2D(pool)(x)
-    return keras.Model(inp, x)
+    return keras.Model(inp, _conv_blocks(inp, (filters,), [pool], prefix="", stem_stride=stride))
 
 
 def lstm_only(steps=24, feat=320, units=32) -> keras.Model:

@@ -78,7 +78,7 @@ def classify_pcm(
     emotion_model = _load(model)
     settings = settings if settings is not None else RecognizerSettings()
     recording = _Recording.of(pcm, emotion_model, settings, source)
-    mean = recording.mean_q7() if session_mean_q7 is None else session_mean_q7
+    mean = _session_mean([recording]) if session_mean_q7 is None else session_mean_q7
     return _classify(recording, emotion_model, settings, mean)
 
 
@@ -105,13 +105,14 @@ class _Recording:
             )
         return cls(source, duration, frames, voiced_flags(frames, settings.vad))
 
-    def add_to(self, session: SessionMean) -> None:
-        session.add(self.frames, self.voiced)
 
-    def mean_q7(self) -> np.ndarray | None:
-        session = SessionMean(self.frames.shape[1])
-        self.add_to(session)
-        return session.mean_q7()
+def _session_mean(recordings: list[_Recording]) -> np.ndarray | None:
+    """Per-band mean (Q7) of the recordings' voiced frames, from the flags they already hold
+    (:func:`edgeser.vad.voiced_mean` without gating them again); None when nothing is voiced."""
+    session = SessionMean(recordings[0].frames.shape[1])
+    for r in recordings:
+        session.add(r.frames, r.voiced)
+    return session.mean_q7()
 
 
 def _classify(
@@ -186,15 +187,14 @@ def classify_files(
 
     if not shared_session:  # one file at a time: nothing is kept but the results
         return [
-            r if isinstance(r, AudioError) else _classify(r, emotion_model, settings, r.mean_q7())
+            r
+            if isinstance(r, AudioError)
+            else _classify(r, emotion_model, settings, _session_mean([r]))
             for r in map(read, paths)
         ]
     recordings = [read(path) for path in paths]
-    session = SessionMean(emotion_model.meta.frontend.num_bands)
-    for r in recordings:
-        if isinstance(r, _Recording):
-            r.add_to(session)
-    shared = session.mean_q7()
+    readable = [r for r in recordings if isinstance(r, _Recording)]
+    shared = _session_mean(readable) if readable else None
     return [
         r if isinstance(r, AudioError) else _classify(r, emotion_model, settings, shared)
         for r in recordings
