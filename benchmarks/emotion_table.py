@@ -3,7 +3,7 @@ against the openSMILE peer (ComParE_2016 functionals + linear SVM, global and pe
 standardisation), on the same speaker-independent folds, in one run.
 
     python benchmarks/emotion_table.py --corpus emodb|ravdess|both [--epochs 40]
-        [--norm session|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
+        [--norm session|session-std|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
         [--stem-stride 2] [--with-other] [--no-peer] [--out benchmarks/results/emotion_table.json]
 
 EMO-DB: leave-one-speaker-out, 7 classes. RAVDESS: 5 actor-independent folds, 8 classes.
@@ -40,6 +40,7 @@ from converters.teacher import TEACHER_KINDS
 from converters.train import TrainConfig
 from edgeser import datasets as ds
 from edgeser.cli_training import CORPUS_LABELS
+from edgeser.normalisation import NAMES as NORMALISATION_NAMES
 from edgeser.normalisation import Normalisation
 
 LABELS = CORPUS_LABELS
@@ -71,6 +72,7 @@ def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
         extra_clips=extra,
         folds=folds,
         teacher_features=teacher,
+        model_cache=Path(args.model_cache) if args.model_cache else None,
         log=lambda line: print(f"[{corpus}] {line}", file=sys.stderr, flush=True),
     )
     table = {
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", choices=["emodb", "ravdess", "both"], default="emodb")
     p.add_argument("--data", default=None)
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--norm", default="session", choices=["window", "session", "fixed"])
+    p.add_argument("--norm", default="session", choices=list(NORMALISATION_NAMES))
     p.add_argument("--session-subsets", type=float, default=0.0)
     p.add_argument("--filters", default="16,16,32,32")
     p.add_argument("--stem-stride", type=int, default=1, help="stride of the first conv")
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")
+    p.add_argument("--model-cache", default=None, help="keep/reuse each fold's trained model")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     root = ds.data_root(args.data)
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         mixup_alpha=args.mixup,
         teacher_kind=args.teacher_kind,
         session_subset_probability=args.session_subsets,
-        normalisation=Normalisation(args.norm),
+        normalisation=Normalisation.named(args.norm),
     )
     start = time.time()
     corpora = ["emodb", "ravdess"] if args.corpus == "both" else [args.corpus]

@@ -46,12 +46,13 @@ from typing import Any
 import numpy as np
 
 from converters.train import (
+    FitResult,
     TrainConfig,
     fit,
     keras_predict,
     load_clipset,
     predict_clips,
-    session_means,
+    session_stats,
     window_inputs,
 )
 from edgeser.datasets import (
@@ -123,6 +124,45 @@ def clip_scores(
     }
 
 
+def _fold_key(
+    cfg: TrainConfig, protocol: str, fold: str, labels: Sequence[str], train: Sequence[Clip]
+) -> str:
+    """Hash naming a fold's trained model in a model cache."""
+    import hashlib
+
+    what = {
+        "train_config": cfg.to_dict(),
+        "protocol": protocol,
+        "fold": fold,
+        "labels": list(labels),
+        "train": sorted(str(c.path) for c in train),
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _cached_fit(cache: Path | None, key: str) -> FitResult | None:
+    if cache is None or not (Path(cache) / f"{key}.json").is_file():
+        return None
+    import keras
+
+    info = json.loads((Path(cache) / f"{key}.json").read_text())
+    model = keras.models.load_model(Path(cache) / f"{key}.keras")
+    return FitResult(model, info["best_epoch"], info["best_val_uar"], [], info["seconds"])
+
+
+def _store_fit(cache: Path | None, key: str, result: FitResult) -> None:
+    if cache is None:
+        return
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    result.model.save(Path(cache) / f"{key}.keras")
+    info = {
+        "best_epoch": result.best_epoch,
+        "best_val_uar": result.best_val_uar,
+        "seconds": result.seconds,
+    }
+    (Path(cache) / f"{key}.json").write_text(json.dumps(info) + "\n")
+
+
 def evaluate(
     clips: Sequence[Clip],
     protocol: str,
@@ -134,8 +174,13 @@ def evaluate(
     int8: bool = True,
     log: Callable[[str], None] = print,
     teacher_features: np.ndarray | None = None,
+    model_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``protocol`` on ``clips`` and return the report (see the module docstring).
+
+    ``model_cache``: a folder keeping each fold's trained model (``<key>.keras`` and
+    ``<key>.json``, the key a hash of the recipe, protocol, fold, labels and training clips), so
+    that scoring a fold again (say, with ``int8`` after a float-only run) does not retrain it.
 
     ``cfg.epoch_selection`` "fixed" trains each fold on all its training speakers (no
     validation speakers). ``teacher_features``: one row per clip of ``clips`` then
@@ -179,13 +224,17 @@ def evaluate(
                 data.labels[tr],
                 [data.clips[i].speaker for i in tr],
             )
-        result = fit(
-            train_set,
-            None if fixed else val_set,
-            cfg,
-            fixed_epochs=cfg.epochs if fixed else None,
-            teacher=teacher,
-        )
+        key = _fold_key(cfg, protocol, name, labels, [data.clips[i] for i in tr])
+        result = _cached_fit(model_cache, key)
+        if result is None:
+            result = fit(
+                train_set,
+                None if fixed else val_set,
+                cfg,
+                fixed_epochs=cfg.epochs if fixed else None,
+                teacher=teacher,
+            )
+            _store_fit(model_cache, key, result)
         fold: dict[str, Any] = {
             "fold": name,
             "validation_speakers": sorted(val),
@@ -195,17 +244,17 @@ def evaluate(
         }
         y_true += test_set.labels.tolist()
         for session in SESSIONS:
-            means = session_means(frontend, test_set, session) if session_norm else None
+            stats = session_stats(frontend, test_set, session) if session_norm else None
             probs = predict_clips(
-                lambda b, m=result.model: keras_predict(m, b), frontend, test_set, cfg, means
+                lambda b, m=result.model: keras_predict(m, b), frontend, test_set, cfg, stats
             )
             preds[f"float_{session}"] += probs.argmax(1).tolist()
             fold[f"float_{session}_uar"] = uar(test_set.labels, probs.argmax(1), labels=classes)
         macs = count_macs(result.model)
         if int8:
             with tempfile.TemporaryDirectory() as tmp:
-                train_means = session_means(frontend, train_set) if session_norm else None
-                rep = window_inputs(frontend, train_set, cfg, rng=None, means=train_means)
+                train_stats = session_stats(frontend, train_set) if session_norm else None
+                rep = window_inputs(frontend, train_set, cfg, rng=None, stats=train_stats)
                 path = Path(tmp) / f"fold_{name}.tflite"
                 export_model(
                     result.model,

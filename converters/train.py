@@ -10,9 +10,9 @@ Model input: a window of ``window_frames`` frames (198 = 2.0 s) of dB values, no
 :class:`Normalisation` says. Everything that the device defines is taken from the device code,
 so training and serving cannot drift apart:
 
-* the ``"session"`` mean is the per-band mean of the *voiced* frames
-  (:func:`edgeser.vad.voiced_flags`, :class:`edgeser.vad.SessionMean`, as
-  :func:`edgeser.scoring.session_means`), never of the zero padding or pauses;
+* the ``"session"`` statistics (per-band mean, and deviation for ``session_std``) are those of
+  the *voiced* frames (:func:`edgeser.vad.voiced_flags`, :class:`edgeser.vad.SessionMean`, as
+  :func:`edgeser.scoring.session_stats`), never of the zero padding or pauses;
 * clips are scored by the windows of :func:`edgeser.scoring.recording_windows` (the device's
   :func:`edgeser.classify.window_starts`), whose class probabilities are averaged.
 
@@ -41,7 +41,7 @@ from edgeser.audio import resample
 from edgeser.datasets import Clip, uar
 from edgeser.frontend import Frontend, FrontendConfig
 from edgeser.normalisation import Normalisation
-from edgeser.scoring import HOP_FRAMES, recording_windows
+from edgeser.scoring import HOP_FRAMES, no_session_stats, recording_windows
 from edgeser.vad import SessionMean, voiced_flags
 
 
@@ -173,37 +173,39 @@ def load_clipset(clips: Sequence[Clip], label_names: Sequence[str], rate: int = 
     return ClipSet(list(clips), pcm, labels, list(label_names))
 
 
-def _subset_mean(
+def _subset_stats(
     frames: Sequence[np.ndarray], voiced: Sequence[np.ndarray], index: Sequence[int]
 ) -> np.ndarray | None:
-    """The device's session mean (:func:`edgeser.vad.voiced_mean`) over clips ``index``."""
-    mean = SessionMean(frames[0].shape[1])
+    """The device's session statistics (:func:`edgeser.vad.voiced_stats`: ``[mean_q7,
+    std_q7]``, (2, bands)) over clips ``index``."""
+    stats = SessionMean(frames[0].shape[1])
     for i in index:
-        mean.add(frames[i], voiced[i])
-    return mean.mean_q7()
+        stats.add(frames[i], voiced[i])
+    return stats.stats_q7()
 
 
-def session_means(
+def session_stats(
     frontend: Frontend, data: ClipSet, session: str = "speaker"
 ) -> list[np.ndarray | None]:
-    """Each clip's session mean as the device defines it (:func:`edgeser.scoring.
-    session_means`): ``"speaker"``, the voiced frames of all that speaker's clips; ``"file"``,
-    of the clip alone. None where nothing was voiced."""
+    """Each clip's session statistics ``[mean_q7, std_q7]`` (2, bands) as the device defines
+    them (:func:`edgeser.scoring.session_stats`): ``"speaker"``, the voiced frames of all that
+    speaker's clips; ``"file"``, of the clip alone. None where nothing was voiced."""
     frames, voiced = data.frames_of(frontend), data.voiced_of(frontend)
     if session == "file":
-        return [_subset_mean(frames, voiced, [i]) for i in range(len(frames))]
+        return [_subset_stats(frames, voiced, [i]) for i in range(len(frames))]
     if session != "speaker":
         raise ValueError(f"session must be 'speaker' or 'file', got {session!r}")
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(data.speakers):
         groups.setdefault(s, []).append(i)
-    by_speaker = {s: _subset_mean(frames, voiced, idx) for s, idx in groups.items()}
+    by_speaker = {s: _subset_stats(frames, voiced, idx) for s, idx in groups.items()}
     return [by_speaker[s] for s in data.speakers]
 
 
-def _mean_or_zero(mean: np.ndarray | None, bands: int) -> np.ndarray:
-    """As :func:`edgeser.scoring.score_recordings`: no voiced frame -> a zero mean."""
-    return np.zeros(bands, np.int64) if mean is None else np.asarray(mean, np.int64)
+def _stats_or_default(stats: np.ndarray | None, bands: int) -> np.ndarray:
+    """As :func:`edgeser.scoring.score_recordings`: no voiced frame -> :func:`edgeser.scoring.
+    no_session_stats`."""
+    return no_session_stats(bands) if stats is None else np.asarray(stats, np.int64)
 
 
 class SessionSampler:
@@ -215,20 +217,21 @@ class SessionSampler:
         self.frames, self.voiced = data.frames_of(frontend), data.voiced_of(frontend)
         self.bands = frontend.config.num_bands
         self.p = p
-        self.speaker_mean = session_means(frontend, data, "speaker")
+        self.speaker_stats = session_stats(frontend, data, "speaker")
         self.groups: dict[str, list[int]] = {}
         for i, s in enumerate(data.speakers):
             self.groups.setdefault(s, []).append(i)
         self.speakers = data.speakers
 
-    def mean(self, i: int, rng: np.random.Generator | None) -> np.ndarray:
+    def stats(self, i: int, rng: np.random.Generator | None) -> np.ndarray:
+        """Clip ``i``'s session statistics ``[mean_q7, std_q7]`` (2, bands)."""
         if rng is None or self.p <= 0 or rng.random() >= self.p:
-            return _mean_or_zero(self.speaker_mean[i], self.bands)
+            return _stats_or_default(self.speaker_stats[i], self.bands)
         others = [j for j in self.groups[self.speakers[i]] if j != i]
         n = len(others) + 1
         k = min(n, int(np.exp(rng.uniform(0.0, np.log(n + 1.0)))))  # 1..n, log-uniform
         chosen = [i] + (rng.choice(others, size=k - 1, replace=False).tolist() if k > 1 else [])
-        return _mean_or_zero(_subset_mean(self.frames, self.voiced, chosen), self.bands)
+        return _stats_or_default(_subset_stats(self.frames, self.voiced, chosen), self.bands)
 
 
 def _augment_pcm(
@@ -304,13 +307,13 @@ def window_inputs(
     data: ClipSet,
     cfg: TrainConfig,
     rng: np.random.Generator | None,
-    means: Sequence[np.ndarray | None] | SessionSampler | None = None,
+    stats: Sequence[np.ndarray | None] | SessionSampler | None = None,
     order: Sequence[int] | None = None,
 ) -> np.ndarray:
     """One normalised window per clip of ``order`` (default: every clip once):
     (n, frames, bands, 1) float32. With ``rng``, augmentation and random crops; without, each
-    clip's first window. ``means``: one session mean per clip (or a :class:`SessionSampler`),
-    for ``"session"`` normalisation."""
+    clip's first window. ``stats``: one session statistics array per clip (:func:`session_stats`)
+    or a :class:`SessionSampler`, for ``"session"`` normalisation."""
     order = list(range(len(data.clips))) if order is None else list(order)
     bands = frontend.config.num_bands
     out = np.empty((len(order), cfg.window_frames, bands, 1), np.float32)
@@ -324,17 +327,17 @@ def window_inputs(
         else:
             frames = frames_all[i]
         window = _crop(frames, cfg.window_frames, rng)
-        mean = None
+        session = np.zeros((2, bands), np.int64)
         if cfg.normalisation.mode == "session":
-            if isinstance(means, SessionSampler):
-                mean = means.mean(i, rng)
-            elif means is not None:
-                mean = _mean_or_zero(means[i], bands)
+            if isinstance(stats, SessionSampler):
+                session = stats.stats(i, rng)
+            elif stats is not None:
+                session = _stats_or_default(stats[i], bands)
             else:
-                raise ValueError("session normalisation needs session means")
+                raise ValueError("session normalisation needs session statistics")
             # The device's session hears the gain too: move the mean with it.
-            mean = mean + round(gain_db * 128)
-        x = cfg.normalisation.to_float(window, mean)
+            session = session + np.array([[round(gain_db * 128)], [0]])
+        x = cfg.normalisation.to_float(window, session[0], session[1])
         if rng is not None and cfg.augment:
             x = _spec_augment(x, cfg, rng)
         out[n, :, :, 0] = x
@@ -346,24 +349,25 @@ def predict_clips(
     frontend: Frontend,
     data: ClipSet,
     cfg: TrainConfig,
-    means: Sequence[np.ndarray | None] | None = None,
+    stats: Sequence[np.ndarray | None] | None = None,
     hop_frames: int = HOP_FRAMES,
 ) -> np.ndarray:
     """Utterance-level class probabilities: the mean over each clip's scoring windows
     (:func:`edgeser.scoring.recording_windows`, as the device scores a recording).
 
     ``predict`` maps a batch (n, frames, bands, 1) to probabilities (n, classes); all windows
-    of all clips go through it together. ``means``: one session mean per clip. Returns
+    of all clips go through it together. ``stats``: one session statistics array per clip
+    (:func:`session_stats`). Returns
     (clips, classes).
     """
     bands = frontend.config.num_bands
     batches, owner = [], []
     for i, frames in enumerate(data.frames_of(frontend)):
         windows = recording_windows(frames, cfg.window_frames, hop_frames)
-        mean = None
+        session = np.zeros((2, bands), np.int64)
         if cfg.normalisation.mode == "session":
-            mean = _mean_or_zero(means[i] if means is not None else None, bands)
-        batches.append(cfg.normalisation.to_float(windows, mean)[..., None])
+            session = _stats_or_default(stats[i] if stats is not None else None, bands)
+        batches.append(cfg.normalisation.to_float(windows, session[0], session[1])[..., None])
         owner += [i] * windows.shape[0]
     probs = predict(np.concatenate(batches))
     owner_arr = np.array(owner)
@@ -537,7 +541,7 @@ def fit(
     weights = class_weights(train)
     session = cfg.normalisation.mode == "session"
     sampler = SessionSampler(frontend, train, cfg.session_subset_probability) if session else None
-    val_means = session_means(frontend, val) if session and val is not None else None
+    val_stats = session_stats(frontend, val) if session and val is not None else None
     best = (-1.0, -1)
     best_weights = None
     history: list[dict] = []
@@ -572,7 +576,7 @@ def fit(
             if log:
                 log(f"epoch {epoch:3d} loss {record['loss']:.3f}")
             continue
-        probs = predict_clips(lambda b: keras_predict(model, b), frontend, val, cfg, val_means)
+        probs = predict_clips(lambda b: keras_predict(model, b), frontend, val, cfg, val_stats)
         record["val_uar"] = validation_uar(val, probs.argmax(axis=1))
         history.append(record)
         if log:

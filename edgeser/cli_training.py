@@ -41,11 +41,12 @@ def _training_options(func):
         click.option("--epochs", type=int, default=40, show_default=True),
         click.option(
             "--norm",
-            type=click.Choice(["window", "session", "fixed"]),
+            type=click.Choice(["window", "session", "session-std", "fixed"]),
             default="window",
             show_default=True,
             help="Feature normalisation (stored in the model): window (no state), session (the "
-            "session's running mean: more accurate once the device has heard the speaker), fixed. "
+            "session's running per-band mean: more accurate once the device has heard the "
+            "speaker), session-std (mean and deviation: a per-session z-score), fixed. "
             "--recipe default gives the default model's whole recipe.",
         ),
         click.option(
@@ -172,7 +173,7 @@ def _train_config(recipe=None, **options):
         ) from None
     values = {
         **options,
-        "norm": Normalisation(options["norm"]),
+        "norm": Normalisation.named(options["norm"]),
         "filters": widths,
         "no_augment": not options["no_augment"],  # the field is "augment"
     }
@@ -456,7 +457,7 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     from converters.export import export_model
     from converters.models import count_macs
     from converters.quantize import ConversionError
-    from converters.train import TrainConfig, load_clipset, session_means, window_inputs
+    from converters.train import TrainConfig, load_clipset, session_stats, window_inputs
 
     src = Path(keras_model)
     record_path = src.with_suffix(".train.json")
@@ -470,9 +471,9 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     pick = rng.choice(len(clips), size=min(400, len(clips)), replace=False)
     data = load_clipset([clips[i] for i in sorted(pick)], labels)
     model = keras.models.load_model(src)
-    # Session means of the representative clips as the device takes them (voiced frames of
-    # each speaker's clips), so the int8 input range matches what the device feeds.
-    means = session_means(Frontend(), data) if cfg.normalisation.mode == "session" else None
+    # Session statistics of the representative clips as the device takes them (voiced frames
+    # of each speaker's clips), so the int8 input range matches what the device feeds.
+    stats = session_stats(Frontend(), data) if cfg.normalisation.mode == "session" else None
     out = Path(out_path) if out_path else src.with_suffix(".tflite")
     summary = metrics_summary([_json.loads(Path(m).read_text()) for m in metrics_json])
     if note:
@@ -486,7 +487,7 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
             frontend=Frontend().config,
             normalisation=cfg.normalisation,
             window_frames=cfg.window_frames,
-            representative=window_inputs(Frontend(), data, cfg, rng=None, means=means),
+            representative=window_inputs(Frontend(), data, cfg, rng=None, stats=stats),
             macs=count_macs(model),
             training=record,
             metrics=summary,

@@ -226,22 +226,32 @@ class EmotionModel:
         return float(scale), int(zero_point)
 
     def model_input(
-        self, windows_q7: np.ndarray, session_mean_q7: np.ndarray | None = None
+        self,
+        windows_q7: np.ndarray,
+        session_mean_q7: np.ndarray | None = None,
+        session_std_q7: np.ndarray | None = None,
     ) -> np.ndarray:
         """The model's input tensor values (int8 or float32) for (n, frames, bands) windows."""
         norm = self.meta.normalisation
         if self._requantizer is not None:
-            return norm.to_int8(windows_q7, self._requantizer, session_mean_q7)[..., None]
-        return norm.to_float(windows_q7, session_mean_q7)[..., None]
+            x = norm.to_int8(windows_q7, self._requantizer, session_mean_q7, session_std_q7)
+            return x[..., None]
+        return norm.to_float(windows_q7, session_mean_q7, session_std_q7)[..., None]
 
     def predict(
-        self, windows_q7: np.ndarray, session_mean_q7: np.ndarray | None = None
+        self,
+        windows_q7: np.ndarray,
+        session_mean_q7: np.ndarray | None = None,
+        session_std_q7: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Class probabilities (n, classes) for windows of dB Q7 frames."""
+        """Class probabilities (n, classes) for windows of dB Q7 frames. ``session_mean_q7``
+        and ``session_std_q7`` (per band, Q7; :class:`edgeser.vad.SessionMean`): the session
+        statistics that ``"session"`` normalisation needs (the deviation only with
+        ``session_std``)."""
         windows = np.asarray(windows_q7)
         if windows.ndim == 2:
             windows = windows[None]
-        x = self.model_input(windows, session_mean_q7)
+        x = self.model_input(windows, session_mean_q7, session_std_q7)
         scale, zero_point = self._quant_of(self._output)
         probs = np.empty((x.shape[0], len(self.labels)))
         for i in range(x.shape[0]):

@@ -3,7 +3,7 @@
 Used by ``edgeser check``, ``edgeser bench --data`` and the training evaluation's int8 column,
 so every figure comes from the code that runs on the device.
 
-Sessions (how the ``"session"`` normalisation's mean is taken):
+Sessions (how the ``"session"`` normalisation's statistics are taken):
 
 ``"speaker"``
     one session per speaker: the mean of the voiced frames of all that speaker's recordings
@@ -27,7 +27,7 @@ from edgeser.classify import window_starts
 from edgeser.errors import ConfigError
 from edgeser.frontend import Frontend
 from edgeser.model import EmotionModel
-from edgeser.vad import VadConfig, voiced_mean
+from edgeser.vad import VadConfig, voiced_stats
 
 SESSIONS = ("speaker", "file")
 HOP_FRAMES = 50
@@ -42,22 +42,28 @@ def recording_windows(frames_q7: np.ndarray, window_frames: int, hop_frames: int
     return np.stack([frames_q7[s : s + window_frames] for s in starts])
 
 
-def session_means(
+def session_stats(
     frames: Sequence[np.ndarray],
     speakers: Sequence[str],
     session: str,
     vad: VadConfig | None = None,
 ) -> list[np.ndarray | None]:
-    """The session mean (Q7 per band, or None when nothing was voiced) for each recording."""
+    """The session statistics ``[mean_q7, std_q7]`` ((2, bands) int64, or None when nothing was
+    voiced) for each recording."""
     if session not in SESSIONS:
         raise ConfigError(f"session must be one of {', '.join(SESSIONS)}: {session!r}")
     if session == "file":
-        return [voiced_mean([f], vad) for f in frames]
+        return [voiced_stats([f], vad) for f in frames]
     groups: dict[str, list[np.ndarray]] = {}
     for f, speaker in zip(frames, speakers, strict=True):
         groups.setdefault(speaker, []).append(f)
-    means = {speaker: voiced_mean(group, vad) for speaker, group in groups.items()}
-    return [means[s] for s in speakers]
+    stats = {speaker: voiced_stats(group, vad) for speaker, group in groups.items()}
+    return [stats[s] for s in speakers]
+
+
+def no_session_stats(bands: int) -> np.ndarray:
+    """The statistics used when a session has no voiced frame: mean 0, deviation 20 dB."""
+    return np.stack((np.zeros(bands, np.int64), np.full(bands, 20 * 128, np.int64)))
 
 
 def score_recordings(
@@ -72,13 +78,14 @@ def score_recordings(
     ``pcm``: int16 mono recordings at the model's sample rate; ``speakers``: one id each."""
     frontend = Frontend(model.meta.frontend)
     frames = [frontend.compute(p) for p in pcm]
-    means = session_means(frames, speakers, session)
-    zero = np.zeros(model.meta.frontend.num_bands, dtype=np.int64)
+    all_stats = session_stats(frames, speakers, session)
+    none = no_session_stats(model.meta.frontend.num_bands)
+    needs_session = model.meta.normalisation.mode == "session"
     out = np.zeros((len(frames), len(model.labels)))
-    for i, (f, mean) in enumerate(zip(frames, means, strict=True)):
+    for i, (f, stats) in enumerate(zip(frames, all_stats, strict=True)):
         windows = recording_windows(f, model.meta.window_frames, HOP_FRAMES)
-        needs_mean = model.meta.normalisation.mode == "session"
-        probs = model.predict(windows, (zero if mean is None else mean) if needs_mean else None)
+        mean, std = none if stats is None else stats
+        probs = model.predict(windows, mean, std) if needs_session else model.predict(windows)
         out[i] = probs.mean(axis=0)
         if progress is not None:
             progress(1)

@@ -109,13 +109,16 @@ class SessionMean:
 
     def reset(self) -> None:
         self._sum = np.zeros(self.num_bands, dtype=np.int64)
+        self._sum_squares = np.zeros(self.num_bands, dtype=np.int64)
         self.count = 0
 
     def add(self, frames_q7: np.ndarray, voiced: np.ndarray) -> None:
         """Add the voiced rows of ``frames_q7`` (n, bands)."""
         chosen = np.asarray(frames_q7)[np.asarray(voiced, dtype=bool)]
         if chosen.size:
-            self._sum += chosen.astype(np.int64).sum(axis=0)
+            wide = chosen.astype(np.int64)
+            self._sum += wide.sum(axis=0)
+            self._sum_squares += (wide * wide).sum(axis=0)
             self.count += chosen.shape[0]
 
     def mean_q7(self) -> np.ndarray | None:
@@ -125,6 +128,34 @@ class SessionMean:
         q, r = np.divmod(self._sum, self.count)
         twice = 2 * r
         return q + ((twice > self.count) | ((twice == self.count) & (q % 2 == 1)))
+
+    def std_q7(self) -> np.ndarray | None:
+        """Per-band standard deviation (int64, Q7) of the voiced frames so far, or None.
+
+        With m the rounded mean (:meth:`mean_q7`) and n frames, the variance about m is
+        ``var_q14 = floor((sum_squares - 2 m sum + n m**2) / n)`` (exact in int64: every term
+        is below n * 2**29 for frames under 2**14), and the deviation is ``isqrt(var_q14)``. It
+        differs from the exact deviation by less than 1 Q7 unit."""
+        mean = self.mean_q7()
+        if mean is None:
+            return None
+        n = self.count
+        spread = self._sum_squares - 2 * mean * self._sum + n * mean * mean
+        return isqrt(spread // n)
+
+    def stats_q7(self) -> np.ndarray | None:
+        """``[mean_q7, std_q7]`` stacked, (2, bands) int64, or None before any voiced frame."""
+        mean = self.mean_q7()
+        return None if mean is None else np.stack((mean, self.std_q7()))
+
+
+def isqrt(values: np.ndarray) -> np.ndarray:
+    """Integer square root ``floor(sqrt(v))`` of non-negative int64 values below 2**52."""
+    v = np.asarray(values, dtype=np.int64)
+    root = np.floor(np.sqrt(v.astype(np.float64))).astype(np.int64)
+    root -= root * root > v
+    root += (root + 1) * (root + 1) <= v
+    return root
 
 
 def voiced_mean(
@@ -138,3 +169,15 @@ def voiced_mean(
     for frames in recordings_q7:
         mean.add(frames, voiced_flags(frames, config))
     return mean.mean_q7()
+
+
+def voiced_stats(
+    recordings_q7: list[np.ndarray], config: VadConfig | None = None
+) -> np.ndarray | None:
+    """As :func:`voiced_mean`, with the deviation: ``[mean_q7, std_q7]`` (2, bands) int64."""
+    if not recordings_q7:
+        return None
+    stats = SessionMean(np.asarray(recordings_q7[0]).shape[1])
+    for frames in recordings_q7:
+        stats.add(frames, voiced_flags(frames, config))
+    return stats.stats_q7()

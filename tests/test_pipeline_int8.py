@@ -18,7 +18,7 @@ from converters.train import (
     epoch_order,
     fit,
     predict_clips,
-    session_means,
+    session_stats,
     window_inputs,
 )
 from edgeser import scoring
@@ -115,8 +115,10 @@ def test_tampered_or_mismatched_model_is_refused(exported, tmp_path):
         EmotionModel(tmp_path / "nometa.tflite")
 
 
-def test_training_uses_the_device_session_means_and_windows():
-    """No train/serve skew: the means and scoring windows of training are the device's."""
+@pytest.mark.parametrize("session_std", [False, True])
+def test_training_uses_the_device_session_stats_and_windows(session_std):
+    """No train/serve skew: the session statistics and scoring windows of training are the
+    device's."""
     data = synthetic_clips(2, seed=3)
     # Zero padding (as EMO-DB's) must not enter the voiced mean.
     data.pcm[0] = np.concatenate([data.pcm[0], np.zeros(8000, np.int16)])
@@ -125,23 +127,23 @@ def test_training_uses_the_device_session_means_and_windows():
     frames = [frontend.compute(p) for p in data.pcm]
     speakers = [c.speaker for c in data.clips]
     for session in ("speaker", "file"):
-        ours = session_means(frontend, data, session)
-        device = scoring.session_means(frames, speakers, session)
+        ours = session_stats(frontend, data, session)
+        device = scoring.session_stats(frames, speakers, session)
         assert all(np.array_equal(a, b) for a, b in zip(ours, device, strict=True))
-    cfg = TrainConfig(normalisation=Normalisation("session"))
+    cfg = TrainConfig(normalisation=Normalisation("session", session_std=session_std))
     seen = []
-    means = session_means(frontend, data)
+    stats = session_stats(frontend, data)
 
     def record(batch):
         seen.append(batch)
         return np.full((batch.shape[0], 3), 1 / 3)
 
-    predict_clips(record, frontend, data, cfg, means)
+    predict_clips(record, frontend, data, cfg, stats)
     expected = [
         cfg.normalisation.to_float(
-            scoring.recording_windows(f, cfg.window_frames, scoring.HOP_FRAMES), m
+            scoring.recording_windows(f, cfg.window_frames, scoring.HOP_FRAMES), m, s
         )
-        for f, m in zip(frames, means, strict=True)
+        for f, (m, s) in zip(frames, stats, strict=True)
     ]
     assert np.array_equal(seen[0][..., 0], np.concatenate(expected))
 
@@ -151,13 +153,13 @@ def test_session_subsets_include_the_clip_and_balance_corpora():
     frontend = Frontend()
     sampler = SessionSampler(frontend, data, p=1.0)
     rng = np.random.default_rng(0)
-    speaker_mean = session_means(frontend, data)
-    file_mean = session_means(frontend, data, "file")
-    draws = [sampler.mean(0, rng) for _ in range(50)]
+    speaker_mean = session_stats(frontend, data)
+    file_mean = session_stats(frontend, data, "file")
+    draws = [sampler.stats(0, rng) for _ in range(50)]
     # Each draw is a mean over the clip plus some of its speaker's other clips.
     assert any(np.array_equal(d, file_mean[0]) for d in draws)
     assert any(np.array_equal(d, speaker_mean[0]) for d in draws)
-    assert np.array_equal(SessionSampler(frontend, data, 0.0).mean(0, rng), speaker_mean[0])
+    assert np.array_equal(SessionSampler(frontend, data, 0.0).stats(0, rng), speaker_mean[0])
     two = ClipSet(
         data.clips[:3] + [Clip(c.path, c.label, c.speaker, "other") for c in data.clips[3:]],
         data.pcm,
