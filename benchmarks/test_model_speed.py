@@ -8,7 +8,7 @@ each, in one process, so the ratios come from one run.
 The Keras leg looks for ``$EDGESER_KERAS``, then ``default.keras`` beside the default model,
 then ``models/default.keras``; it is skipped, saying so, when none exists (the embedded model
 ships without its Keras source). The inputs are real frontend windows of synthetic speech-like
-audio with their session mean (:func:`edgeser.bench.model_windows`), cycled.
+audio with their session statistics (:func:`edgeser.bench.model_windows`), cycled.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def _invoke_bench(benchmark, model: EmotionModel, group: str) -> None:
     benchmark.group = group
     benchmark.extra_info["audio_seconds"] = _window_seconds(model)
     benchmark.extra_info["macs"] = model.meta.macs
-    windows, mean = bench.model_windows(model, SOURCE, 16)
-    inputs = itertools.cycle([model.model_input(w[None], mean) for w in windows])
+    windows, session = bench.model_windows(model, SOURCE, 16)
+    inputs = itertools.cycle([model.model_input(w[None], *session) for w in windows])
     interpreter = model.interpreter
     index = interpreter.get_input_details()[0]["index"]
 
@@ -73,9 +73,9 @@ def _invoke_bench(benchmark, model: EmotionModel, group: str) -> None:
 def _predict_bench(benchmark, model: EmotionModel) -> np.ndarray:
     benchmark.group = "EmotionModel.predict, one 2 s window, 1 thread"
     benchmark.extra_info["audio_seconds"] = _window_seconds(model)
-    windows, mean = bench.model_windows(model, SOURCE, 16)
+    windows, session = bench.model_windows(model, SOURCE, 16)
     cycle = itertools.cycle(windows)
-    return benchmark(lambda: model.predict(next(cycle), mean))
+    return benchmark(lambda: model.predict(next(cycle), *session))
 
 
 INVOKE = "model forward pass (set_tensor + invoke), one 2 s window, 1 thread"
@@ -104,8 +104,8 @@ def test_keras_float_predict_on_batch(benchmark, float_model):
     model = keras.models.load_model(path)
     benchmark.group = INVOKE
     benchmark.extra_info["audio_seconds"] = _window_seconds(float_model)
-    windows, mean = bench.model_windows(float_model, SOURCE, 16)
-    inputs = itertools.cycle([float_model.model_input(w[None], mean) for w in windows])
+    windows, session = bench.model_windows(float_model, SOURCE, 16)
+    inputs = itertools.cycle([float_model.model_input(w[None], *session) for w in windows])
     benchmark(lambda: model.predict_on_batch(next(inputs)))
 
 

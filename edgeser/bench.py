@@ -288,10 +288,12 @@ def file_source(path: str, rate: int) -> AudioSource:
 
 
 def model_windows(model: Any, source: AudioSource, count: int = 64) -> tuple[np.ndarray, Any]:
-    """Up to ``count`` model windows of frontend frames from ``source`` and the session mean of
-    their voiced frames (or None for models without session normalisation)."""
+    """Up to ``count`` model windows of frontend frames from ``source`` and the session
+    statistics of their voiced frames (``[mean_q7, std_q7]``, (2, bands)), or ``(None, None)``
+    for models without session normalisation: pass them on as ``model.predict(w, *session)``."""
     from edgeser.frontend import Frontend
-    from edgeser.vad import voiced_mean
+    from edgeser.scoring import no_session_stats
+    from edgeser.vad import voiced_stats
 
     cfg = model.meta.frontend
     frames_needed = model.meta.window_frames + 50 * (count - 1)
@@ -299,12 +301,12 @@ def model_windows(model: Any, source: AudioSource, count: int = 64) -> tuple[np.
     frames = Frontend(cfg).compute(source.take(0, samples))
     wf = model.meta.window_frames
     windows = np.stack([frames[s : s + wf] for s in range(0, frames.shape[0] - wf + 1, 50)])
-    mean = None
+    session: Any = (None, None)
     if model.meta.normalisation.mode == "session":
-        mean = voiced_mean([frames])
-        if mean is None:
-            mean = np.zeros(cfg.num_bands, dtype=np.int64)
-    return windows[:count], mean
+        session = voiced_stats([frames])
+        if session is None:
+            session = no_session_stats(cfg.num_bands)
+    return windows[:count], session
 
 
 def window_seconds(model: Any) -> float:
@@ -366,9 +368,9 @@ class StageRunner:
         for _ in range(max(WARMUP_CALLS, cfg.window_samples // self.hop + 1)):
             self._hop()
         # model
-        self.windows, self.mean = model_windows(model, source)
+        self.windows, self.session = model_windows(model, source)
         n = self.windows.shape[0]
-        self.inputs = [model.model_input(self.windows[i : i + 1], self.mean) for i in range(n)]
+        self.inputs = [model.model_input(self.windows[i : i + 1], *self.session) for i in range(n)]
         self.index = model.interpreter.get_input_details()[0]["index"]
         self.calls = 0
         for _ in range(WARMUP_CALLS):
@@ -406,7 +408,7 @@ class StageRunner:
         self.calls += 1
         window = self.windows[k % n]
         start = clock()
-        model.model_input(window[None], self.mean)
+        model.model_input(window[None], *self.session)
         prep = clock() - start
         model.interpreter.set_tensor(self.index, self.inputs[(k + 1) % n])
         start = clock()
@@ -414,7 +416,7 @@ class StageRunner:
         invoke = clock() - start
         window = self.windows[(k + 2) % n]
         start = clock()
-        model.predict(window, self.mean)
+        model.predict(window, *self.session)
         return prep, invoke, clock() - start
 
     def model_calls(self, count: int) -> None:

@@ -71,15 +71,22 @@ def classify_pcm(
     settings: RecognizerSettings | None = None,
     source: str = "<pcm>",
     session_mean_q7: np.ndarray | None = None,
+    session_std_q7: np.ndarray | None = None,
 ) -> Classification:
-    """Classify int16 mono PCM at the model's sample rate. ``session_mean_q7``: the per-band
-    session mean (dB, Q7) to normalise with; None: this recording's own. Raises
-    :class:`AudioError` when the audio is shorter than the model's window."""
+    """Classify int16 mono PCM at the model's sample rate. ``session_mean_q7`` and
+    ``session_std_q7``: the per-band session mean and deviation (dB, Q7;
+    :class:`edgeser.vad.SessionMean`) to normalise with; None: this recording's own. Raises
+    :class:`AudioError` when the audio is shorter than the model's window, and
+    :class:`~edgeser.errors.ConfigError` when a ``session_std`` model is given a mean without
+    a deviation."""
     emotion_model = _load(model)
     settings = settings if settings is not None else RecognizerSettings()
     recording = _Recording.of(pcm, emotion_model, settings, source)
-    mean = _session_mean([recording]) if session_mean_q7 is None else session_mean_q7
-    return _classify(recording, emotion_model, settings, mean)
+    if session_mean_q7 is None:
+        stats = _session_stats([recording])
+    else:
+        stats = (session_mean_q7, session_std_q7)
+    return _classify(recording, emotion_model, settings, stats)
 
 
 @dataclass(frozen=True)
@@ -106,21 +113,24 @@ class _Recording:
         return cls(source, duration, frames, voiced_flags(frames, settings.vad))
 
 
-def _session_mean(recordings: list[_Recording]) -> np.ndarray | None:
-    """Per-band mean (Q7) of the recordings' voiced frames, from the flags they already hold
-    (:func:`edgeser.vad.voiced_mean` without gating them again); None when nothing is voiced."""
+def _session_stats(recordings: list[_Recording]) -> np.ndarray | None:
+    """Per-band ``[mean_q7, std_q7]`` (2, bands) of the recordings' voiced frames, from the flags
+    they already hold (:func:`edgeser.vad.voiced_stats` without gating them again); None when
+    nothing is voiced."""
     session = SessionMean(recordings[0].frames.shape[1])
     for r in recordings:
         session.add(r.frames, r.voiced)
-    return session.mean_q7()
+    return session.stats_q7()
 
 
 def _classify(
     recording: _Recording,
     emotion_model: EmotionModel,
     settings: RecognizerSettings,
-    mean: np.ndarray | None,
+    stats: np.ndarray | tuple | None,
 ) -> Classification:
+    """``stats``: the session's ``(mean_q7, std_q7)``, or None when nothing was voiced (then no
+    window is voiced enough to be scored)."""
     plan = WindowPlan(emotion_model, settings)
     frames, voiced = recording.frames, recording.voiced
     starts = window_starts(frames.shape[0], plan.model_frames, plan.hop_frames)
@@ -129,7 +139,8 @@ def _classify(
     decision = None
     if chosen:
         batch = np.stack([frames[s : s + plan.model_frames] for s in chosen])
-        probs = emotion_model.predict(batch, mean)
+        mean, std = (None, None) if stats is None else stats
+        probs = emotion_model.predict(batch, mean, std)
         for s, p in zip(chosen, probs, strict=True):
             windows.append(
                 EmotionEvent.from_probabilities(
@@ -171,7 +182,7 @@ def classify_files(
     """Classify several WAV files; one entry per path, in order: its :class:`Classification`,
     or the :class:`AudioError` that it raised (the others are still classified).
 
-    ``shared_session``: the files are one speaker's, and the session mean is taken over the
+    ``shared_session``: the files are one speaker's, and the session statistics are taken over the
     voiced frames of all the readable ones; False: each file's own (as :func:`classify_file`).
     """
     emotion_model = _load(model)
@@ -189,12 +200,12 @@ def classify_files(
         return [
             r
             if isinstance(r, AudioError)
-            else _classify(r, emotion_model, settings, _session_mean([r]))
+            else _classify(r, emotion_model, settings, _session_stats([r]))
             for r in map(read, paths)
         ]
     recordings = [read(path) for path in paths]
     readable = [r for r in recordings if isinstance(r, _Recording)]
-    shared = _session_mean(readable) if readable else None
+    shared = _session_stats(readable) if readable else None
     return [
         r if isinstance(r, AudioError) else _classify(r, emotion_model, settings, shared)
         for r in recordings

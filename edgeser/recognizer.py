@@ -258,7 +258,8 @@ class Recognizer:
         if voiced < settings.min_voiced:
             self.windows_unvoiced += 1
             return None
-        probs = self.model.predict(self._frames[a:b], self._session.mean_q7())[0]
+        session = self._session
+        probs = self.model.predict(self._frames[a:b], session.mean_q7(), session.std_q7())[0]
         self.windows_scored += 1
         self._recent.append((end, probs))
         decision = np.mean([p for _, p in self._recent], axis=0)

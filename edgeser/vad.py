@@ -11,10 +11,11 @@ Per frame:
                                                              2**rise_shift frames)
     voiced = level >= absolute_db and level >= floor + margin_db
 
-The noise floor starts at the first frame's level. :class:`SessionMean` is the per-band mean
-of the voiced frames so far (Q7, rounded half to even): the statistics that ``"session"``
-normalisation (:mod:`edgeser.normalisation`) subtracts. Training computes a speaker's mean with
-the same gate (:func:`voiced_mean`), the device a running mean of the session.
+The noise floor starts at the first frame's level. :class:`SessionMean` keeps the per-band
+mean of the voiced frames so far (Q7, rounded half to even) and their deviation (Q7, integer
+square root): the statistics that ``"session"`` normalisation (:mod:`edgeser.normalisation`)
+subtracts, and with ``session_std`` divides by. Training computes a speaker's statistics with
+the same gate (:func:`voiced_stats`), the device running statistics of the session.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def voiced_flags(frames_q7: np.ndarray, config: VadConfig | None = None) -> np.n
 
 
 class SessionMean:
-    """Running per-band mean of voiced frames, dB Q7 (the ``"session"`` normalisation's m)."""
+    """Running per-band mean and deviation of voiced frames, dB Q7 (the ``"session"``
+    normalisation's m and s); int64 sums of the values and of their squares."""
 
     def __init__(self, num_bands: int) -> None:
         self.num_bands = num_bands

@@ -34,7 +34,7 @@ from edgeser.examples import example_path
 from edgeser.frontend import Frontend
 from edgeser.model import EmotionModel
 from edgeser.synth import speech_like
-from edgeser.vad import VadConfig, voiced_mean
+from edgeser.vad import VadConfig, voiced_stats
 from firmware_bridge.tables import c_tables_header, c_tables_source
 
 SOURCE_DIR = Path(__file__).resolve().parent / "frontend"
@@ -50,6 +50,7 @@ class GoldenVector:
     pcm: np.ndarray  # int16 (samples,)
     frames: np.ndarray  # int16 (frames, bands)
     session_mean_q7: np.ndarray | None  # int64 (bands,) or None
+    session_std_q7: np.ndarray | None  # int64 (bands,) or None (session_std models only)
     model_input: np.ndarray  # int8 (window_frames, bands)
     model_output: np.ndarray  # int8 (classes,)
 
@@ -61,17 +62,20 @@ def golden_vector(model: EmotionModel, name: str, pcm: np.ndarray) -> GoldenVect
     if frames.shape[0] < meta.window_frames:
         raise ValueError(f"golden vector {name}: shorter than one model window")
     window = frames[: meta.window_frames]
-    mean = voiced_mean([window], VadConfig()) if meta.normalisation.mode == "session" else None
-    if meta.normalisation.mode == "session" and mean is None:
+    norm = meta.normalisation
+    stats = voiced_stats([window], VadConfig()) if norm.mode == "session" else None
+    if norm.mode == "session" and stats is None:
         raise ValueError(f"golden vector {name}: no voiced frame in the first window")
-    model_input = model.model_input(window[None], mean)
+    mean = stats[0] if stats is not None else None
+    std = stats[1] if stats is not None and norm.session_std else None
+    model_input = model.model_input(window[None], mean, std)
     if model_input.dtype != np.int8:
         raise ValueError(f"{model.path}: not an int8 model (input {model_input.dtype})")
     interp = model.interpreter
     interp.set_tensor(model._input["index"], model_input)
     interp.invoke()
     output = interp.get_tensor(model._output["index"])[0].copy()
-    return GoldenVector(name, pcm, frames, mean, model_input[0, :, :, 0], output)
+    return GoldenVector(name, pcm, frames, mean, std, model_input[0, :, :, 0], output)
 
 
 def default_golden_pcm(rate: int) -> list[tuple[str, np.ndarray]]:
@@ -168,7 +172,8 @@ def model_source(model: EmotionModel) -> str:
         f"const int32_t edgeser_output_zero_point = {meta.output.zero_point};\n\n"
         f"/* normalisation {norm.to_dict()} */\n"
         f"const ef_normaliser edgeser_normaliser = {{{NORM_MODES[norm.mode]}, {offset}, "
-        f"{{{rq.multiplier}, {rq.shift}, {rq.offset_q7}, {rq.zero_point}}}}};\n\n"
+        f"{{{rq.multiplier}, {rq.shift}, {rq.offset_q7}, {rq.zero_point}}}, "
+        f"{int(norm.session_std)}}};\n\n"
         f"/* VadConfig{vad.to_dict()} */\n"
         f"const ef_vad_config edgeser_vad_config = {{{round(vad.absolute_db * 128)}, "
         f"{round(vad.margin_db * 128)}, {vad.rise_shift}}};\n"
@@ -190,6 +195,8 @@ typedef struct {{
     uint32_t num_frames;
     int32_t has_session_mean;       /* 1 when the model uses session normalisation */
     const int32_t *session_mean_q7; /* mean of the voiced frames of the first window */
+    int32_t has_session_std;        /* 1 when the model divides by the session deviation */
+    const int32_t *session_std_q7;  /* their deviation */
     const int8_t *model_input;      /* expected int8 input of the first window */
     const int8_t *model_output;     /* int8 output the Python runtime (LiteRT) gets for it */
 }} edgeser_golden_vector;
@@ -208,16 +215,19 @@ def golden_source(vectors: list[GoldenVector]) -> str:
     for i, v in enumerate(vectors):
         bands = v.frames.shape[1]
         mean = v.session_mean_q7 if v.session_mean_q7 is not None else np.zeros(bands, np.int64)
+        std = v.session_std_q7 if v.session_std_q7 is not None else np.zeros(bands, np.int64)
         parts += [
             _array("int16_t", f"golden{i}_pcm", v.pcm),
             _array("int16_t", f"golden{i}_frames", v.frames),
             _array("int32_t", f"golden{i}_mean", mean),
+            _array("int32_t", f"golden{i}_std", std),
             _array("int8_t", f"golden{i}_input", v.model_input),
             _array("int8_t", f"golden{i}_output", v.model_output),
         ]
         entries.append(
             f"    {{{_c_string(v.name)}, golden{i}_pcm, {v.pcm.shape[0]}, golden{i}_frames, "
             f"{v.frames.shape[0]}, {int(v.session_mean_q7 is not None)}, golden{i}_mean, "
+            f"{int(v.session_std_q7 is not None)}, golden{i}_std, "
             f"golden{i}_input, golden{i}_output}}"
         )
     parts.append(
@@ -249,8 +259,8 @@ static int check(const edgeser_golden_vector *g)
     uint32_t done = 0, count = 0, t, b;
     ef_vad vad;
     ef_session_mean mean;
-    int32_t mean_q7[EDGESER_NUM_BANDS];
-    const int32_t *mean_arg = NULL;
+    int32_t mean_q7[EDGESER_NUM_BANDS], std_q7[EDGESER_NUM_BANDS];
+    const int32_t *mean_arg = NULL, *std_arg = NULL;
     if (ef_frontend_init(&fe, &edgeser_frontend_config, &edgeser_frontend_tables) != EF_OK) {
         printf("%s: bad frontend config\n", g->name);
         return 1;
@@ -295,8 +305,18 @@ static int check(const edgeser_golden_vector *g)
         }
         mean_arg = mean_q7;
     }
+    if (g->has_session_std) {
+        ef_session_std_get(&mean, std_q7);
+        for (b = 0; b < EDGESER_NUM_BANDS; b++) {
+            if (std_q7[b] != g->session_std_q7[b]) {
+                printf("%s: session deviation differs in band %u\n", g->name, (unsigned)b);
+                return 1;
+            }
+        }
+        std_arg = std_q7;
+    }
     if (ef_model_input(&edgeser_normaliser, frames, EDGESER_WINDOW_FRAMES, EDGESER_NUM_BANDS,
-                       mean_arg, input) != 0) {
+                       mean_arg, std_arg, input) != 0) {
         printf("%s: model input failed\n", g->name);
         return 1;
     }
@@ -344,8 +364,9 @@ In a TFLite Micro program (C++), per hop:
 
     ef_frontend_push(...)            -> new dB Q7 frames (edgeser_frontend_tables.h)
     ef_vad_frame(...)                -> voiced? then ef_session_mean_add(...)
+    ef_session_mean_get(...), and ef_session_std_get(...) when edgeser_normaliser.session_std
     ef_model_input(&edgeser_normaliser, window, EDGESER_WINDOW_FRAMES, EDGESER_NUM_BANDS,
-                   session_mean_q7, input->data.int8)
+                   session_mean_q7, session_std_q7, input->data.int8)
     interpreter.Invoke()             -> output->data.int8, real = scale * (q - zero_point)
 
 `tflite::GetModel(edgeser_model_tflite)` loads the model. Its operators: {ops}.

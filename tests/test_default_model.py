@@ -6,7 +6,8 @@ from edgeser.audio import load_pcm16
 from edgeser.classify import classify_file
 from edgeser.examples import example_path
 from edgeser.model import EmotionModel, default_model_path
-from edgeser.vad import voiced_mean
+from edgeser.normalisation import Normalisation
+from edgeser.vad import voiced_stats
 
 EMODB = {"neutral", "happiness", "sadness", "anger", "fear", "disgust", "boredom"}
 RAVDESS = {"neutral", "calm", "happiness", "sadness", "anger", "fear", "disgust", "surprise"}
@@ -21,8 +22,8 @@ def test_default_model_loads_and_predicts():
     assert meta.macs > 0
     assert meta.metrics["int8"]["uar"] > 0.5
     frames = Frontend(meta.frontend).compute(load_pcm16(example_path()))
-    mean = voiced_mean([frames]) if meta.normalisation.mode == "session" else None
-    probs = model.predict(frames[: meta.window_frames], session_mean_q7=mean)
+    mean, std = voiced_stats([frames]) if meta.normalisation.mode == "session" else (None, None)
+    probs = model.predict(frames[: meta.window_frames], session_mean_q7=mean, session_std_q7=std)
     assert probs.shape == (1, len(model.labels))
     assert abs(probs.sum() - 1) < 0.05
 
@@ -30,7 +31,8 @@ def test_default_model_loads_and_predicts():
 def test_default_model_metadata_describes_its_training_and_figures():
     meta = EmotionModel().meta
     assert meta.training["labels"] == list(meta.labels)
-    assert meta.training["train_config"]["normalisation"] == meta.normalisation.to_dict()
+    recipe_norm = Normalisation.from_dict(meta.training["train_config"]["normalisation"])
+    assert recipe_norm == meta.normalisation
     by_protocol = meta.metrics.get("by_protocol", {})
     assert by_protocol, "the metadata should carry the recipe's speaker-independent figures"
     for report in by_protocol.values():

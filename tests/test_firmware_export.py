@@ -4,6 +4,7 @@ the C voice gate, session mean and normaliser are bit-exact with the Python runt
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeser.frontend import Requantizer
-from edgeser.normalisation import Normalisation
+from edgeser.normalisation import MIN_STD_Q7, Normalisation, band_requantizers
 from edgeser.vad import SessionMean, VadConfig, VoiceGate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,9 +101,40 @@ def test_golden_output_is_what_litert_computes(exported):
     model = EmotionModel()
     name, pcm = default_golden_pcm(16000)[0]
     vector = golden_vector(model, name, pcm)
-    probs = model.predict(vector.frames[:198], vector.session_mean_q7)[0]
+    probs = model.predict(vector.frames[:198], vector.session_mean_q7, vector.session_std_q7)[0]
     scale, zero = model.meta.output.scale, model.meta.output.zero_point
     assert np.allclose(probs, scale * (vector.model_output.astype(np.float64) - zero))
+
+
+def test_a_session_std_model_exports_and_matches_its_golden_vectors(tmp_path):
+    """The per-band deviation path end to end: the C session deviation and per-band
+    requantisers give the Python runtime's int8 input bit for bit."""
+    import json
+
+    from edgeser.model import default_model_path, meta_path
+
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler")
+    model = tmp_path / "z.tflite"
+    shutil.copy(default_model_path(), model)
+    meta = json.loads(meta_path(default_model_path()).read_text())
+    meta["normalisation"] = {**meta["normalisation"], "mode": "session", "session_std": True}
+    meta_path(model).write_text(json.dumps(meta))
+    out = tmp_path / "c"
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeser", "export", str(model), "--format", "c",
+         "-o", str(out)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "'session_std': True" in (out / "edgeser_model.c").read_text()
+    run = subprocess.run([str(_build(out))], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
+    assert "2 of 2 golden vectors match" in run.stdout
+    golden = (out / "edgeser_golden.c").read_text()
+    std_values = golden[golden.index("golden0_std[") :]
+    std_values = std_values[std_values.index("{") + 1 : std_values.index("}")].split(",")
+    assert all(int(v) > 0 for v in std_values)  # the deviation was computed and compared
 
 
 def test_export_of_a_missing_model_is_one_line(tmp_path):
@@ -128,8 +160,8 @@ class _Vad(ctypes.Structure):
 
 
 class _SessionMean(ctypes.Structure):
-    _fields_ = [("sum", ctypes.c_int64 * 128), ("num_bands", ctypes.c_uint32),
-                ("count", ctypes.c_uint64)]  # fmt: skip
+    _fields_ = [("sum", ctypes.c_int64 * 128), ("sum_squares", ctypes.c_int64 * 128),
+                ("num_bands", ctypes.c_uint32), ("count", ctypes.c_uint64)]  # fmt: skip
 
 
 class _Requantizer(ctypes.Structure):
@@ -137,7 +169,8 @@ class _Requantizer(ctypes.Structure):
 
 
 class _Normaliser(ctypes.Structure):
-    _fields_ = [("mode", ctypes.c_int32), ("offset_q7", ctypes.c_int32), ("rq", _Requantizer)]
+    _fields_ = [("mode", ctypes.c_int32), ("offset_q7", ctypes.c_int32), ("rq", _Requantizer),
+                ("session_std", ctypes.c_int32)]  # fmt: skip
 
 
 def _ptr(a: np.ndarray) -> ctypes.c_void_p:
@@ -153,7 +186,7 @@ frames_strategy = st.integers(1, 60).flatmap(
 
 @settings(max_examples=60, deadline=None)
 @given(frames_strategy, st.integers(0, 60), st.integers(0, 20), st.integers(0, 12))
-def test_c_gate_and_session_mean_equal_python(c_frontend_library, rows, absolute, margin, rise):
+def test_c_gate_and_session_stats_equal_python(c_frontend_library, rows, absolute, margin, rise):
     lib = c_frontend_library
     frames = np.array(rows, dtype=np.int16)
     config = VadConfig(absolute_db=absolute, margin_db=margin, rise_shift=rise)
@@ -178,12 +211,32 @@ def test_c_gate_and_session_mean_equal_python(c_frontend_library, rows, absolute
     assert bool(has) == (py.mean_q7() is not None)
     if has:
         assert out.tolist() == py.mean_q7().tolist()
+    has_std = lib.ef_session_std_get(ctypes.byref(mean), _ptr(out))
+    assert has_std == has
+    if has:
+        assert out.tolist() == py.std_q7().tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**62), st.integers(1, 2**20))
+def test_c_isqrt_and_band_requantizer_equal_python(c_frontend_library, value, std):
+    lib = c_frontend_library
+    lib.ef_isqrt64.restype = ctypes.c_uint32
+    lib.ef_isqrt64.argtypes = [ctypes.c_uint64]
+    assert lib.ef_isqrt64(value) == math.isqrt(value)
+    base = Normalisation("session", session_std=True).requantizer(0.0371, -3)
+    multiplier, shift = band_requantizers(base, np.array([max(std, MIN_STD_Q7)]))
+    out = _Requantizer()
+    c_base = _Requantizer(base.multiplier, base.shift, base.offset_q7, base.zero_point)
+    lib.ef_band_requantizer(ctypes.byref(c_base), ctypes.c_int32(std), ctypes.byref(out))
+    assert (out.multiplier, out.shift) == (int(multiplier[0]), int(shift[0]))
+    assert 2**30 <= out.multiplier < 2**31
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     frames_strategy,
-    st.sampled_from(["fixed", "window", "session"]),
+    st.sampled_from(["fixed", "window", "session", "session-std"]),
     st.floats(0.005, 0.2),
     st.integers(-128, 127),
     st.floats(5, 40),
@@ -191,20 +244,26 @@ def test_c_gate_and_session_mean_equal_python(c_frontend_library, rows, absolute
 def test_c_model_input_equals_python(c_frontend_library, rows, mode, scale, zero_point, scale_db):
     lib = c_frontend_library
     window = np.array(rows, dtype=np.int16)
-    norm = Normalisation(mode=mode, scale_db=scale_db, offset_db=55.0)
+    norm = Normalisation.named(mode)
+    norm = Normalisation(norm.mode, scale_db, 55.0, norm.session_std)
     rq = norm.requantizer(scale, zero_point)
-    mean = np.arange(8, dtype=np.int64) * 300 + 5000 if mode == "session" else None
-    expected = norm.to_int8(window[None], rq, mean)[0]
+    session = norm.mode == "session"
+    mean = np.arange(8, dtype=np.int64) * 300 + 5000 if session else None
+    std = np.array([0, 50, 128, 129, 700, 1500, 3000, 9000]) if norm.session_std else None
+    expected = norm.to_int8(window[None], rq, mean, std)[0]
     c_norm = _Normaliser(
-        {"fixed": 0, "window": 1, "session": 2}[mode],
+        {"fixed": 0, "window": 1, "session": 2}[norm.mode],
         round(55.0 * 128) if mode == "fixed" else 0,
         _Requantizer(rq.multiplier, rq.shift, rq.offset_q7, rq.zero_point),
+        int(norm.session_std),
     )
     out = np.zeros(window.shape, np.int8)
     c_mean = mean.astype(np.int32) if mean is not None else None
+    c_std = std.astype(np.int32) if std is not None else None
     status = lib.ef_model_input(
         ctypes.byref(c_norm), _ptr(np.ascontiguousarray(window)), window.shape[0], 8,
-        _ptr(c_mean) if c_mean is not None else None, _ptr(out),
+        _ptr(c_mean) if c_mean is not None else None,
+        _ptr(c_std) if c_std is not None else None, _ptr(out),
     )  # fmt: skip
     assert status == 0
     assert np.array_equal(out, expected)

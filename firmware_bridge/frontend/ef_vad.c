@@ -57,6 +57,7 @@ void ef_session_mean_init(ef_session_mean *mean, uint32_t num_bands)
     mean->count = 0;
     for (b = 0; b < EF_MAX_BANDS; b++) {
         mean->sum[b] = 0;
+        mean->sum_squares[b] = 0;
     }
 }
 
@@ -65,6 +66,7 @@ void ef_session_mean_add(ef_session_mean *mean, const int16_t *frame)
     uint32_t b;
     for (b = 0; b < mean->num_bands; b++) {
         mean->sum[b] += frame[b];
+        mean->sum_squares[b] += (int64_t)frame[b] * frame[b];
     }
     mean->count += 1;
 }
@@ -77,6 +79,39 @@ int ef_session_mean_get(const ef_session_mean *mean, int32_t *mean_q7)
     }
     for (b = 0; b < mean->num_bands; b++) {
         mean_q7[b] = (int32_t)ef_div_round_half_even(mean->sum[b], (int64_t)mean->count);
+    }
+    return 1;
+}
+
+uint32_t ef_isqrt64(uint64_t v)
+{
+    uint64_t root = 0, bit = (uint64_t)1 << 62;
+    while (bit > v) {
+        bit >>= 2;
+    }
+    while (bit != 0) {
+        if (v >= root + bit) {
+            v -= root + bit;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    return (uint32_t)root;
+}
+
+int ef_session_std_get(const ef_session_mean *mean, int32_t *std_q7)
+{
+    uint32_t b;
+    const int64_t n = (int64_t)mean->count;
+    if (n == 0) {
+        return 0;
+    }
+    for (b = 0; b < mean->num_bands; b++) {
+        const int64_t m = ef_div_round_half_even(mean->sum[b], n);
+        const int64_t spread = mean->sum_squares[b] - 2 * m * mean->sum[b] + n * m * m;
+        std_q7[b] = (int32_t)ef_isqrt64((uint64_t)(spread / n));
     }
     return 1;
 }

@@ -34,6 +34,7 @@ int ef_vad_frame(ef_vad *vad, const int16_t *frame, uint32_t num_bands);
 
 typedef struct {
     int64_t sum[EF_MAX_BANDS];
+    int64_t sum_squares[EF_MAX_BANDS]; /* for the deviation (session_std normalisation) */
     uint32_t num_bands;
     uint64_t count;
 } ef_session_mean;
@@ -42,6 +43,14 @@ void ef_session_mean_init(ef_session_mean *mean, uint32_t num_bands);
 void ef_session_mean_add(ef_session_mean *mean, const int16_t *frame);
 /* Writes num_bands means (Q7); returns 0 before any voiced frame (nothing written), else 1. */
 int ef_session_mean_get(const ef_session_mean *mean, int32_t *mean_q7);
+/*
+ * Writes num_bands deviations (Q7): isqrt(floor((sum_squares - 2 m sum + n m^2) / n)) with m the
+ * rounded mean (edgeser.vad.SessionMean.std_q7); returns 0 before any voiced frame, else 1.
+ */
+int ef_session_std_get(const ef_session_mean *mean, int32_t *std_q7);
+
+/* floor(sqrt(v)). */
+uint32_t ef_isqrt64(uint64_t v);
 
 /* floor(a / b) rounded half to even, b > 0 (shared with ef_normalise.c). */
 int64_t ef_div_round_half_even(int64_t a, int64_t b);

@@ -49,16 +49,16 @@ def test_missing_legacy_backend_says_what_to_install():
 def test_tensorflow_backend_gives_the_same_int8_outputs(windows):
     if find_spec("tensorflow") is None:
         pytest.skip("tensorflow is not installed (the [train] extra)")
-    mean = np.full(40, 60 * 128)
-    litert = EmotionModel(backend="litert").predict(windows, mean)
-    tf = EmotionModel(backend="tensorflow").predict(windows, mean)
+    mean, std = np.full(40, 60 * 128), np.full(40, 8 * 128)
+    litert = EmotionModel(backend="litert").predict(windows, mean, std)
+    tf = EmotionModel(backend="tensorflow").predict(windows, mean, std)
     assert np.array_equal(litert, tf)
 
 
 def test_threads_do_not_change_outputs(windows):
-    mean = np.full(40, 60 * 128)
-    one = EmotionModel(num_threads=1).predict(windows, mean)
-    two = EmotionModel(num_threads=2).predict(windows, mean)
+    mean, std = np.full(40, 60 * 128), np.full(40, 8 * 128)
+    one = EmotionModel(num_threads=1).predict(windows, mean, std)
+    two = EmotionModel(num_threads=2).predict(windows, mean, std)
     assert np.array_equal(one, two)
 
 

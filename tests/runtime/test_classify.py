@@ -9,7 +9,7 @@ from edgeser.classify import window_starts
 from edgeser.events import CIRCUMPLEX, EmotionEvent, arousal_valence
 from edgeser.examples import example_path
 from edgeser.frontend import Frontend
-from edgeser.vad import voiced_mean
+from edgeser.vad import voiced_stats
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +62,15 @@ def test_classify_files_with_a_shared_speaker_session(model, tmp_path):
     for path, audio in zip(paths, (pcm, pcm[:8000], quieter, reversed_), strict=True):
         write_wav_pcm16(path, audio, 16000)
     frames = [Frontend().compute(a) for a in (pcm, quieter, reversed_)]
-    shared_mean = voiced_mean(frames)
+    shared_mean, shared_std = voiced_stats(frames)
     shared = classify_files(paths, model, shared_session=True)
     own = classify_files(paths, model)
     assert isinstance(shared[1], AudioError) and isinstance(own[1], AudioError)
     assert "shorter than the model" in str(shared[1])
     for k, audio in zip((0, 2, 3), (pcm, quieter, reversed_), strict=True):
-        expected = classify_pcm(audio, model, session_mean_q7=shared_mean).decision
+        expected = classify_pcm(
+            audio, model, session_mean_q7=shared_mean, session_std_q7=shared_std
+        ).decision
         assert shared[k].decision == expected
         assert own[k].decision == classify_file(paths[k], model).decision
     if model.meta.normalisation.mode == "session":  # the default model's: the mean matters

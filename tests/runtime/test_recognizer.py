@@ -9,7 +9,7 @@ from edgeser.errors import ConfigError
 from edgeser.examples import example_path
 from edgeser.frontend import Frontend
 from edgeser.synth import speech_like
-from edgeser.vad import SessionMean, voiced_flags, voiced_mean
+from edgeser.vad import SessionMean, voiced_flags, voiced_stats
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_unsmoothed_event_is_the_model_on_the_window_with_the_running_session_me
     first = rec.feed(hello[:32000])
     assert len(first) == 1
     frames = Frontend().compute(hello[:32000])[: model.meta.window_frames]
-    mean = voiced_mean([frames])
-    expected = model.predict(frames, mean)[0]
+    mean, std = voiced_stats([frames])
+    expected = model.predict(frames, mean, std)[0]
     got = np.array([first[0].probabilities[label] for label in model.labels])
     assert np.array_equal(got, expected)
 
@@ -121,7 +121,7 @@ def test_session_mean_is_the_mean_of_voiced_frames_heard(model, hello):
     rec = Recognizer(model)
     rec.feed(hello)
     frames = Frontend().compute(hello)
-    assert np.array_equal(rec._session.mean_q7(), voiced_mean([frames]))
+    assert np.array_equal(rec._session.stats_q7(), voiced_stats([frames]))
     assert rec._session.count == int(voiced_flags(frames).sum())
 
 

@@ -1,4 +1,6 @@
-"""The voice-activity gate and the session mean (edgeser/vad.py)."""
+"""The voice-activity gate and the session statistics (edgeser/vad.py)."""
+
+import math
 
 import numpy as np
 import pytest
@@ -11,8 +13,10 @@ from edgeser.vad import (
     VadConfig,
     VoiceGate,
     frame_levels_q7,
+    isqrt,
     voiced_flags,
     voiced_mean,
+    voiced_stats,
 )
 
 
@@ -82,6 +86,31 @@ def test_voiced_mean_over_recordings_matches_numpy():
     assert np.abs(got - chosen.mean(axis=0)).max() <= 0.5
     assert voiced_mean([]) is None
     assert voiced_mean([np.zeros((10, 40), np.int16)]) is None
+
+
+def test_session_deviation_is_integer_and_matches_numpy():
+    rng = np.random.default_rng(5)
+    frames = rng.normal(7000, 900, (300, 40)).round().astype(np.int16)
+    frames[:, 0] = 5000  # a constant band: deviation 0
+    voiced = rng.random(300) < 0.7
+    stats = SessionMean(40)
+    assert stats.std_q7() is None and stats.stats_q7() is None
+    stats.add(frames[:150], voiced[:150])
+    stats.add(frames[150:], voiced[150:])
+    chosen = frames[voiced].astype(np.float64)
+    std = stats.std_q7()
+    assert std.dtype == np.int64 and std[0] == 0
+    assert np.abs(std - chosen.std(axis=0)).max() < 1.0  # floor(sqrt), about the rounded mean
+    assert np.array_equal(stats.stats_q7(), np.stack((stats.mean_q7(), std)))
+    gated = SessionMean(40)
+    gated.add(frames, voiced_flags(frames))
+    assert np.array_equal(voiced_stats([frames]), gated.stats_q7())
+
+
+def test_isqrt_is_exact():
+    values = np.array([0, 1, 2, 3, 4, 15, 16, 17, 2**40 - 1, 2**40, (2**26 - 1) ** 2])
+    got = isqrt(values)
+    assert got.tolist() == [math.isqrt(int(v)) for v in values]
 
 
 def test_bad_vad_config_is_refused():
