@@ -4,7 +4,8 @@ standardisation), on the same speaker-independent folds, in one run.
 
     python benchmarks/emotion_table.py --corpus emodb|ravdess|both [--epochs 40]
         [--norm session|session-std|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
-        [--stem-stride 2] [--with-other] [--no-peer] [--out benchmarks/results/emotion_table.json]
+        [--stem-stride 2] [--with-other] [--no-peer] [--fold NAME ...] [--model-cache DIR]
+        [--out benchmarks/results/emotion_table.json]
 
 EMO-DB: leave-one-speaker-out, 7 classes. RAVDESS: 5 actor-independent folds, 8 classes.
 ``--with-other`` adds every clip of the other corpus to each fold's training set (the model
@@ -13,8 +14,10 @@ The model's epoch is chosen on validation speakers drawn from each fold's traini
 the peer's C on an inner leave-one-speaker-out of the training speakers. The int8 figures come
 from the device runtime (:func:`edgeser.scoring.score_recordings`); ``speaker`` sessions take
 the session mean over all the test speaker's voiced frames, ``file`` sessions over each
-recording alone. A confusion-matrix PNG (int8, speaker sessions) is written beside the JSON
-for each corpus.
+recording alone (``session-std``: the mean and the deviation). A confusion-matrix PNG (int8,
+speaker sessions) is written beside the JSON for each corpus. ``--model-cache DIR`` keeps each
+fold's trained model, so a second run of the same recipe and folds scores them again without
+training (:func:`converters.evaluate.evaluate`).
 """
 
 from __future__ import annotations
