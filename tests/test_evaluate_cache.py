@@ -1,0 +1,67 @@
+"""converters.evaluate end to end on a tiny corpus: session_std normalisation through training,
+int8 conversion and the device runtime, and the fold-model cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from converters.evaluate import evaluate, folds_for
+from converters.train import TrainConfig
+from edgeser.audio import write_wav_pcm16
+from edgeser.datasets import Clip
+from edgeser.normalisation import Normalisation
+from edgeser.synth import speech_like
+
+pytest.importorskip("tensorflow")
+
+LABELS = ["anger", "neutral", "sadness"]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    out = []
+    for s in range(3):
+        for k, label in enumerate(LABELS):
+            for i in range(2):
+                path = folder / f"s{s}_{label}_{i}.wav"
+                level = (0.6, 0.15, 0.04)[k] * (1 + 0.2 * s)
+                pcm = speech_like(2.0, seed=100 * s + 10 * k + i, level=level)
+                write_wav_pcm16(path, pcm, 16000)
+                out.append(Clip(str(path), label, f"spk{s}", "synthetic"))
+    return out
+
+
+def test_session_std_fold_scores_through_int8_and_the_cache_skips_training(clips, tmp_path):
+    cfg = TrainConfig(
+        filters=(4, 8),
+        lstm_units=8,
+        dense_units=8,
+        epochs=2,
+        batch_size=8,
+        augment=False,
+        epoch_selection="fixed",
+        session_subset_probability=0.5,
+        normalisation=Normalisation("session", session_std=True),
+    )
+    fold = folds_for("emodb-loso", clips)[0][0]
+    cache = tmp_path / "cache"
+    first = evaluate(clips, "emodb-loso", cfg, LABELS, folds=[fold], model_cache=cache, log=str)
+    kept = sorted(p.name for p in cache.iterdir())
+    assert len(kept) == 2 and kept[0].endswith(".json") and kept[1].endswith(".keras")
+    second = evaluate(clips, "emodb-loso", cfg, LABELS, folds=[fold], model_cache=cache, log=str)
+    assert sorted(p.name for p in cache.iterdir()) == kept  # nothing trained or stored again
+    for report in (first, second):
+        assert report["model"]["int8_bytes"] > 0
+        assert 0.0 <= report["int8"]["uar"] <= 1.0
+    strip = ("seconds", "date_utc", "machine")
+    a = {k: v for k, v in first.items() if k not in strip}
+    b = {k: v for k, v in second.items() if k not in strip}
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    other = dataclasses.replace(cfg, epochs=3)
+    evaluate(clips, "emodb-loso", other, LABELS, folds=[fold], model_cache=cache, int8=False,
+             log=str)  # fmt: skip
+    assert len(list(cache.iterdir())) == 4  # another recipe is another model
