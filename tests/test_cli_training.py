@@ -54,11 +54,12 @@ def test_train_then_quantize(manifest, tmp_path):
         "8",
         "--no-augment",
         "--norm",
-        "session",
+        "session-std",
     ]
     result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     record = json.loads(keras_path.with_suffix(".train.json").read_text())
+    assert record["train_config"]["normalisation"]["session_std"] is True
     assert record["labels"] == ["neutral", "sadness", "anger"]
     assert len(record["validation_speakers"]) == 2
     assert record["train_config"]["stem_stride"] == 2
@@ -70,7 +71,9 @@ def test_train_then_quantize(manifest, tmp_path):
     model = EmotionModel(keras_path.with_suffix(".tflite"))
     assert model.labels == ("neutral", "sadness", "anger")
     assert model.meta.macs > 0 and model.meta.input.dtype == "int8"
-    probs = model.predict(np.zeros((198, 40), np.int16), session_mean_q7=np.zeros(40, np.int64))
+    assert model.meta.normalisation == Normalisation("session", session_std=True)
+    mean, std = np.zeros(40, np.int64), np.full(40, 6 * 128, np.int64)
+    probs = model.predict(np.zeros((198, 40), np.int16), session_mean_q7=mean, session_std_q7=std)
     assert probs.shape == (1, 3) and abs(probs.sum() - 1) < 0.05
 
 
