@@ -209,9 +209,9 @@ def _stats_or_default(stats: np.ndarray | None, bands: int) -> np.ndarray:
 
 
 class SessionSampler:
-    """Session means for training windows: the speaker's (all their clips) or, with
-    probability ``p``, the mean of a random subset of the speaker's clips that contains the
-    clip itself (size log-uniform in 1..n), as a device that has heard only a few utterances."""
+    """Session statistics for training windows: the speaker's (all their clips) or, with
+    probability ``p``, those of a random subset of the speaker's clips that contains the clip
+    itself (size log-uniform in 1..n), as a device that has heard only a few utterances."""
 
     def __init__(self, frontend: Frontend, data: ClipSet, p: float) -> None:
         self.frames, self.voiced = data.frames_of(frontend), data.voiced_of(frontend)
@@ -357,8 +357,7 @@ def predict_clips(
 
     ``predict`` maps a batch (n, frames, bands, 1) to probabilities (n, classes); all windows
     of all clips go through it together. ``stats``: one session statistics array per clip
-    (:func:`session_stats`). Returns
-    (clips, classes).
+    (:func:`session_stats`). Returns (clips, classes).
     """
     bands = frontend.config.num_bands
     batches, owner = [], []
