@@ -124,10 +124,11 @@ def clip_scores(
     }
 
 
-def _fold_key(
+def fold_model_key(
     cfg: TrainConfig, protocol: str, fold: str, labels: Sequence[str], train: Sequence[Clip]
 ) -> str:
-    """Hash naming a fold's trained model in a model cache."""
+    """Hash naming a fold's trained model in a model cache (:func:`evaluate`'s
+    ``model_cache``): the recipe, protocol, fold, labels and training clips."""
     import hashlib
 
     what = {
@@ -140,7 +141,8 @@ def _fold_key(
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _cached_fit(cache: Path | None, key: str) -> FitResult | None:
+def load_cached_fit(cache: Path | None, key: str) -> FitResult | None:
+    """The fold model stored under ``key`` (and its fit figures), or None."""
     if cache is None or not (Path(cache) / f"{key}.json").is_file():
         return None
     import keras
@@ -150,7 +152,7 @@ def _cached_fit(cache: Path | None, key: str) -> FitResult | None:
     return FitResult(model, info["best_epoch"], info["best_val_uar"], [], info["seconds"])
 
 
-def _store_fit(cache: Path | None, key: str, result: FitResult) -> None:
+def store_fit(cache: Path | None, key: str, result: FitResult) -> None:
     if cache is None:
         return
     Path(cache).mkdir(parents=True, exist_ok=True)
@@ -224,8 +226,8 @@ def evaluate(
                 data.labels[tr],
                 [data.clips[i].speaker for i in tr],
             )
-        key = _fold_key(cfg, protocol, name, labels, [data.clips[i] for i in tr])
-        result = _cached_fit(model_cache, key)
+        key = fold_model_key(cfg, protocol, name, labels, [data.clips[i] for i in tr])
+        result = load_cached_fit(model_cache, key)
         if result is None:
             result = fit(
                 train_set,
@@ -234,7 +236,7 @@ def evaluate(
                 fixed_epochs=cfg.epochs if fixed else None,
                 teacher=teacher,
             )
-            _store_fit(model_cache, key, result)
+            store_fit(model_cache, key, result)
         fold: dict[str, Any] = {
             "fold": name,
             "validation_speakers": sorted(val),
