@@ -160,26 +160,31 @@ def isqrt(values: np.ndarray) -> np.ndarray:
     return root
 
 
+def voiced_session(
+    recordings_q7: list[np.ndarray], config: VadConfig | None = None
+) -> SessionMean | None:
+    """The :class:`SessionMean` of the voiced frames of several recordings of one speaker or
+    session, each gated with a fresh :class:`VoiceGate`; None for no recordings."""
+    if not recordings_q7:
+        return None
+    session = SessionMean(np.asarray(recordings_q7[0]).shape[1])
+    for frames in recordings_q7:
+        session.add(frames, voiced_flags(frames, config))
+    return session
+
+
 def voiced_mean(
     recordings_q7: list[np.ndarray], config: VadConfig | None = None
 ) -> np.ndarray | None:
-    """Per-band mean (Q7) of the voiced frames of several recordings of one speaker or
-    session, each gated with a fresh :class:`VoiceGate`; None when nothing is voiced."""
-    if not recordings_q7:
-        return None
-    mean = SessionMean(np.asarray(recordings_q7[0]).shape[1])
-    for frames in recordings_q7:
-        mean.add(frames, voiced_flags(frames, config))
-    return mean.mean_q7()
+    """Per-band mean (Q7) of the voiced frames of the recordings (:func:`voiced_session`);
+    None when nothing is voiced."""
+    session = voiced_session(recordings_q7, config)
+    return None if session is None else session.mean_q7()
 
 
 def voiced_stats(
     recordings_q7: list[np.ndarray], config: VadConfig | None = None
 ) -> np.ndarray | None:
     """As :func:`voiced_mean`, with the deviation: ``[mean_q7, std_q7]`` (2, bands) int64."""
-    if not recordings_q7:
-        return None
-    stats = SessionMean(np.asarray(recordings_q7[0]).shape[1])
-    for frames in recordings_q7:
-        stats.add(frames, voiced_flags(frames, config))
-    return stats.stats_q7()
+    session = voiced_session(recordings_q7, config)
+    return None if session is None else session.stats_q7()
