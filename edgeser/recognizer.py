@@ -137,7 +137,9 @@ class Recognizer:
         self.plan = WindowPlan(self.model, self.settings)
         self._stream = Frontend(self.model.meta.frontend).stream()
         self._gate = VoiceGate(self.settings.vad)
-        self._session = SessionMean(self.model.meta.frontend.num_bands)
+        self._session = SessionMean(
+            self.model.meta.frontend.num_bands, deviation=self.model.meta.normalisation.session_std
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -259,7 +261,8 @@ class Recognizer:
             self.windows_unvoiced += 1
             return None
         session = self._session
-        probs = self.model.predict(self._frames[a:b], session.mean_q7(), session.std_q7())[0]
+        std = session.std_q7() if self.model.meta.normalisation.session_std else None
+        probs = self.model.predict(self._frames[a:b], session.mean_q7(), std)[0]
         self.windows_scored += 1
         self._recent.append((end, probs))
         decision = np.mean([p for _, p in self._recent], axis=0)

@@ -105,8 +105,11 @@ class SessionMean:
     """Running per-band mean and deviation of voiced frames, dB Q7 (the ``"session"``
     normalisation's m and s); int64 sums of the values and of their squares."""
 
-    def __init__(self, num_bands: int) -> None:
+    def __init__(self, num_bands: int, deviation: bool = True) -> None:
+        """``deviation``: also keep the sums of squares (:meth:`std_q7`); the streaming
+        recognizer of a mean-only model leaves them out (they cost a third of :meth:`add`)."""
         self.num_bands = num_bands
+        self.deviation = deviation
         self.reset()
 
     def reset(self) -> None:
@@ -120,7 +123,8 @@ class SessionMean:
         if chosen.size:
             wide = chosen.astype(np.int64)
             self._sum += wide.sum(axis=0)
-            self._sum_squares += (wide * wide).sum(axis=0)
+            if self.deviation:
+                self._sum_squares += (wide * wide).sum(axis=0)
             self.count += chosen.shape[0]
 
     def mean_q7(self) -> np.ndarray | None:
@@ -138,6 +142,8 @@ class SessionMean:
         ``var_q14 = floor((sum_squares - 2 m sum + n m**2) / n)`` (exact in int64: every term
         is below n * 2**29 for frames under 2**14), and the deviation is ``isqrt(var_q14)``. It
         differs from the exact deviation by less than 1 Q7 unit."""
+        if not self.deviation:
+            raise ConfigError("this SessionMean keeps no deviation (deviation=False)")
         mean = self.mean_q7()
         if mean is None:
             return None

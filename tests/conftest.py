@@ -26,6 +26,24 @@ OTHER_CONFIGS = [
 
 
 @pytest.fixture(scope="session")
+def session_std_twin(tmp_path_factory):
+    """The default network with metadata saying ``session_std`` normalisation: a model whose
+    input is divided by the session deviation (its outputs mean nothing; its arithmetic is the
+    point), for the runtime and firmware paths of that normalisation."""
+    import json
+    import shutil
+
+    from edgeser.model import default_model_path, meta_path
+
+    path = tmp_path_factory.mktemp("session_std") / "z.tflite"
+    shutil.copy(default_model_path(), path)
+    meta = json.loads(meta_path(default_model_path()).read_text())
+    meta["normalisation"] = {**meta["normalisation"], "mode": "session", "session_std": True}
+    meta_path(path).write_text(json.dumps(meta))
+    return path
+
+
+@pytest.fixture(scope="session")
 def corpus_root():
     """The shared corpora folder; tests that need it skip, saying why, when it is absent."""
     root = data_root()

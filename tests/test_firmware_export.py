@@ -106,23 +106,14 @@ def test_golden_output_is_what_litert_computes(exported):
     assert np.allclose(probs, scale * (vector.model_output.astype(np.float64) - zero))
 
 
-def test_a_session_std_model_exports_and_matches_its_golden_vectors(tmp_path):
+def test_a_session_std_model_exports_and_matches_its_golden_vectors(session_std_twin, tmp_path):
     """The per-band deviation path end to end: the C session deviation and per-band
     requantisers give the Python runtime's int8 input bit for bit."""
-    import json
-
-    from edgeser.model import default_model_path, meta_path
-
     if shutil.which(os.environ.get("CC", "cc")) is None:
         pytest.skip("no C compiler")
-    model = tmp_path / "z.tflite"
-    shutil.copy(default_model_path(), model)
-    meta = json.loads(meta_path(default_model_path()).read_text())
-    meta["normalisation"] = {**meta["normalisation"], "mode": "session", "session_std": True}
-    meta_path(model).write_text(json.dumps(meta))
     out = tmp_path / "c"
     result = subprocess.run(
-        [sys.executable, "-m", "edgeser", "export", str(model), "--format", "c",
+        [sys.executable, "-m", "edgeser", "export", str(session_std_twin), "--format", "c",
          "-o", str(out)],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
     )  # fmt: skip

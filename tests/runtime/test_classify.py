@@ -77,6 +77,20 @@ def test_classify_files_with_a_shared_speaker_session(model, tmp_path):
         assert any(shared[k].decision != own[k].decision for k in (0, 2, 3))
 
 
+def test_a_session_std_model_classifies_with_the_files_mean_and_deviation(session_std_twin):
+    from edgeser.errors import ConfigError
+
+    twin = EmotionModel(session_std_twin)
+    pcm = load_pcm16(example_path())
+    mean, std = voiced_stats([Frontend().compute(pcm)])
+    own = classify_file(example_path(), twin)
+    given = classify_pcm(pcm, twin, session_mean_q7=mean, session_std_q7=std)
+    assert own.decision == given.decision
+    assert own.decision != classify_file(example_path()).decision  # the deviation is used
+    with pytest.raises(ConfigError, match="deviation"):
+        classify_pcm(pcm, twin, session_mean_q7=mean)
+
+
 def test_arousal_valence_mapping():
     labels = ["anger", "sadness", "neutral"]
     assert arousal_valence(labels, np.array([1.0, 0, 0])) == CIRCUMPLEX["anger"]

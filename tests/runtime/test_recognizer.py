@@ -66,6 +66,19 @@ def test_unsmoothed_event_is_the_model_on_the_window_with_the_running_session_me
     assert np.array_equal(got, expected)
 
 
+def test_a_session_std_model_gets_the_running_deviation_too(hello, session_std_twin):
+    """The recognizer's event is the model on the window with the running mean and deviation
+    of the voiced frames."""
+    z_model = EmotionModel(session_std_twin)
+    first = Recognizer(z_model, RecognizerSettings(smoothing=0.0)).feed(hello[:32000])
+    frames = Frontend().compute(hello[:32000])[: z_model.meta.window_frames]
+    mean, std = voiced_stats([frames])
+    expected = z_model.predict(frames, mean, std)[0]
+    assert not np.array_equal(expected, EmotionModel().predict(frames, mean)[0])
+    got = np.array([first[0].probabilities[label] for label in z_model.labels])
+    assert np.array_equal(got, expected)
+
+
 def test_hop_and_longer_decision_window(model, hello):
     one_s = _stream(Recognizer(model, RecognizerSettings(hop_s=1.0)), hello, [800])
     assert [e.start_s for e in one_s[:-1]] == [0.0, 1.0]
@@ -121,7 +134,7 @@ def test_session_mean_is_the_mean_of_voiced_frames_heard(model, hello):
     rec = Recognizer(model)
     rec.feed(hello)
     frames = Frontend().compute(hello)
-    assert np.array_equal(rec._session.stats_q7(), voiced_stats([frames]))
+    assert np.array_equal(rec._session.mean_q7(), voiced_stats([frames])[0])
     assert rec._session.count == int(voiced_flags(frames).sum())
 
 

@@ -107,6 +107,14 @@ def test_session_deviation_is_integer_and_matches_numpy():
     assert np.array_equal(voiced_stats([frames]), gated.stats_q7())
 
 
+def test_a_session_without_deviation_says_so():
+    stats = SessionMean(2, deviation=False)
+    stats.add(np.array([[1, 3], [2, 4]]), np.array([True, True]))
+    assert stats.mean_q7().tolist() == [2, 4]
+    with pytest.raises(ConfigError, match="deviation"):
+        stats.std_q7()
+
+
 def test_isqrt_is_exact():
     values = np.array([0, 1, 2, 3, 4, 15, 16, 17, 2**40 - 1, 2**40, (2**26 - 1) ** 2])
     got = isqrt(values)
