@@ -153,6 +153,8 @@ def load_cached_fit(cache: Path | None, key: str) -> FitResult | None:
 
 
 def store_fit(cache: Path | None, key: str, result: FitResult) -> None:
+    """Keep ``result``'s model and fit figures under ``key`` (nothing when ``cache`` is None).
+    The key names the clips by path: a cache outlives no change to the audio files."""
     if cache is None:
         return
     Path(cache).mkdir(parents=True, exist_ok=True)
