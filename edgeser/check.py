@@ -426,13 +426,22 @@ def make_baseline(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _recorded(kind: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A baseline's frontend or normalisation as today's config reads it: fields added since
+    it was recorded take their defaults. A record that no longer reads is compared as it is."""
+    try:
+        return kind.from_dict(data).to_dict()
+    except EdgeserError:
+        return dict(data)
+
+
 def _baseline_differences(baseline: dict[str, Any], meta: ModelMeta) -> list[str]:
     out = []
     for key, mine in (
         ("frontend", meta.frontend.to_dict()),
         ("normalisation", meta.normalisation.to_dict()),
     ):
-        theirs = baseline[key]
+        theirs = _recorded(type(getattr(meta, key)), baseline[key])
         for name in sorted(set(theirs) | set(mine)):
             if theirs.get(name) != mine.get(name):
                 out.append(

@@ -189,6 +189,20 @@ def test_reference_with_other_labels_is_an_input_error(
     assert "the reference's labels" in err and "calm" in err
 
 
+def test_a_baseline_recorded_before_a_config_field_existed_still_compares(
+    emodb_subset: Path, subset_baseline: Path, tmp_path: Path
+) -> None:
+    """Fields added to the normalisation later (session_std) take their defaults."""
+    old = json.loads(subset_baseline.read_text())
+    del old["normalisation"]["session_std"]
+    path = tmp_path / "old_baseline.json"
+    path.write_text(json.dumps(old))
+    code, out, err = run("--model", DEFAULT, "--data", emodb_subset, "--baseline", path,
+                         "--per-class-drop", "34")  # fmt: skip
+    assert code == 0, out + err
+    assert "baseline.frontend" in out or "identical" in out
+
+
 def test_baseline_on_other_data_is_an_input_error(
     emodb_subset: Path, subset_baseline: Path, tmp_path: Path
 ) -> None:
