@@ -1,15 +1,18 @@
 """Ensembles of fold models: would averaging two recipes' models beat either alone?
 
     python benchmarks/ensemble_folds.py --corpus emodb A.json B.json --model-cache DIR
-        [--data ../shared/data] [--out ensemble.json]
+        [--int8] [--data ../shared/data] [--out ensemble.json]
 
 A and B are ``emotion_table.py``/``merge_folds.py`` reports of two recipes run with
 ``--model-cache DIR`` on every fold of the corpus's protocol (fixed epoch selection, the corpus
 alone). For each fold this loads both recipes' cached fold models (no training), scores the
 fold's test clips with each (float, speaker and file sessions, each model with its own
 normalisation) and with the mean of their class probabilities, and reports the three pooled
-UARs. Float only: an ensemble on the device would run two int8 models (twice the invoke time
-and size). Exit status 2 with a one-line message when a fold model is not in the cache.
+UARs. Float by default; ``--int8`` converts each fold model to int8 (representative windows from
+the fold's training clips, as :func:`converters.evaluate.evaluate`) and scores it through the
+device runtime (:func:`edgeser.scoring.score_recordings`): what two int8 models on the device,
+their probabilities averaged, would give. Exit status 2 with a one-line message when a fold
+model is not in the cache.
 """
 
 from __future__ import annotations
@@ -18,13 +21,24 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 from converters.evaluate import fold_model_key, folds_for, load_cached_fit
-from converters.train import TrainConfig, keras_predict, load_clipset, predict_clips, session_stats
+from converters.train import (
+    ClipSet,
+    TrainConfig,
+    keras_predict,
+    load_clipset,
+    predict_clips,
+    session_stats,
+    window_inputs,
+)
 from edgeser import datasets as ds
 from edgeser.cli_training import CORPUS_LABELS
 from edgeser.frontend import Frontend
@@ -33,12 +47,55 @@ PROTOCOL = {"emodb": "emodb-loso", "ravdess": "ravdess-5fold"}
 SESSIONS = ("speaker", "file")
 
 
+def _member_probs(
+    model, cfg: TrainConfig, frontend: Frontend, train: ClipSet, test: ClipSet, labels, int8: bool
+) -> dict[str, np.ndarray]:
+    """One fold model's class probabilities on the test clips, per session kind: the float
+    model (Keras), or its int8 conversion through the device runtime."""
+    session_norm = cfg.normalisation.mode == "session"
+    if not int8:
+        return {
+            session: predict_clips(
+                lambda b: keras_predict(model, b),
+                frontend,
+                test,
+                cfg,
+                session_stats(frontend, test, session) if session_norm else None,
+            )
+            for session in SESSIONS
+        }
+    from converters.export import export_model
+    from edgeser.model import EmotionModel
+    from edgeser.scoring import score_recordings
+
+    stats = session_stats(frontend, train) if session_norm else None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "member.tflite"
+        export_model(
+            model,
+            path,
+            name="ensemble-member",
+            labels=list(labels),
+            frontend=frontend.config,
+            normalisation=cfg.normalisation,
+            window_frames=cfg.window_frames,
+            representative=window_inputs(frontend, train, cfg, rng=None, stats=stats),
+            float_twin=False,
+        )
+        member = EmotionModel(path)
+        return {
+            session: score_recordings(member, test.pcm, test.speakers, session)
+            for session in SESSIONS
+        }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", choices=list(PROTOCOL), required=True)
     p.add_argument("reports", nargs=2, type=Path)
     p.add_argument("--model-cache", type=Path, required=True)
     p.add_argument("--data", default=None)
+    p.add_argument("--int8", action="store_true", help="score int8 conversions on the runtime")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     root = ds.data_root(args.data)
@@ -60,23 +117,22 @@ def main(argv: list[str] | None = None) -> int:
         train = [clips[i] for i in train_idx]
         test = data.subset(test_idx)
         y_true += test.labels.tolist()
+        probs: dict[str, list[np.ndarray]] = {session: [] for session in SESSIONS}
+        for which, cfg in zip("ab", configs, strict=True):
+            fit = load_cached_fit(
+                args.model_cache, fold_model_key(cfg, protocol, name, labels, train)
+            )
+            if fit is None:
+                print(f"ensemble_folds: {name}: recipe {which.upper()} not in the cache",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            for session, p_member in _member_probs(
+                fit.model, cfg, frontend, data.subset(train_idx), test, labels, args.int8
+            ).items():
+                probs[session].append(p_member)
         for session in SESSIONS:
-            probs = []
-            for which, cfg in zip("ab", configs, strict=True):
-                fit = load_cached_fit(
-                    args.model_cache, fold_model_key(cfg, protocol, name, labels, train)
-                )
-                if fit is None:
-                    print(f"ensemble_folds: {name}: recipe {which.upper()} not in the cache",
-                          file=sys.stderr)  # fmt: skip
-                    return 2
-                stats = session_stats(frontend, test, session)
-                probs.append(
-                    predict_clips(
-                        lambda b, m=fit.model: keras_predict(m, b), frontend, test, cfg, stats
-                    )
-                )
-            for key, pr in (("a", probs[0]), ("b", probs[1]), ("ensemble", sum(probs) / 2)):
+            a_probs, b_probs = probs[session]
+            for key, pr in (("a", a_probs), ("b", b_probs), ("ensemble", (a_probs + b_probs) / 2)):
                 preds.setdefault(f"{key}_{session}", []).extend(pr.argmax(axis=1).tolist())
         print(f"[{corpus}] {name} scored", file=sys.stderr, flush=True)
     result = {
