@@ -50,16 +50,17 @@ LABELS = CORPUS_LABELS
 PROTOCOL = {"emodb": "emodb-loso", "ravdess": "ravdess-5fold"}
 
 
-def _read(root: Path, corpus: str) -> list[ds.Clip]:
+def read_corpus(root: Path, corpus: str) -> list[ds.Clip]:
+    """The clips of ``corpus`` (emodb or ravdess) under the data root."""
     return ds.read_emodb(root / "emodb") if corpus == "emodb" else ds.read_ravdess(root / corpus)
 
 
 def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
-    clips = _read(root, corpus)
+    clips = read_corpus(root, corpus)
     labels = list(LABELS[corpus])
     extra: list[ds.Clip] = []
     if args.with_other:
-        extra = _read(root, "ravdess" if corpus == "emodb" else "emodb")
+        extra = read_corpus(root, "ravdess" if corpus == "emodb" else "emodb")
         labels = ds.label_set(list(clips) + extra)
     folds = args.fold or None
     teacher = None

@@ -21,72 +21,26 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+from emotion_table import LABELS, PROTOCOL, read_corpus
 
-from converters.evaluate import fold_model_key, folds_for, load_cached_fit
-from converters.train import (
-    ClipSet,
-    TrainConfig,
-    keras_predict,
-    load_clipset,
-    predict_clips,
-    session_stats,
-    window_inputs,
+from converters.evaluate import (
+    float_fold_probs,
+    fold_model_key,
+    folds_for,
+    int8_fold_probs,
+    load_cached_fit,
 )
+from converters.train import TrainConfig, load_clipset
 from edgeser import datasets as ds
-from edgeser.cli_training import CORPUS_LABELS
 from edgeser.frontend import Frontend
-
-PROTOCOL = {"emodb": "emodb-loso", "ravdess": "ravdess-5fold"}
-SESSIONS = ("speaker", "file")
-
-
-def _member_probs(
-    model, cfg: TrainConfig, frontend: Frontend, train: ClipSet, test: ClipSet, labels, int8: bool
-) -> dict[str, np.ndarray]:
-    """One fold model's class probabilities on the test clips, per session kind: the float
-    model (Keras), or its int8 conversion through the device runtime."""
-    session_norm = cfg.normalisation.mode == "session"
-    if not int8:
-        return {
-            session: predict_clips(
-                lambda b: keras_predict(model, b),
-                frontend,
-                test,
-                cfg,
-                session_stats(frontend, test, session) if session_norm else None,
-            )
-            for session in SESSIONS
-        }
-    from converters.export import export_model
-    from edgeser.model import EmotionModel
-    from edgeser.scoring import score_recordings
-
-    stats = session_stats(frontend, train) if session_norm else None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "member.tflite"
-        export_model(
-            model,
-            path,
-            name="ensemble-member",
-            labels=list(labels),
-            frontend=frontend.config,
-            normalisation=cfg.normalisation,
-            window_frames=cfg.window_frames,
-            representative=window_inputs(frontend, train, cfg, rng=None, stats=stats),
-            float_twin=False,
-        )
-        member = EmotionModel(path)
-        return {
-            session: score_recordings(member, test.pcm, test.speakers, session)
-            for session in SESSIONS
-        }
+from edgeser.scoring import SESSIONS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     configs = [
         TrainConfig.from_dict(json.loads(r.read_text())["train_config"]) for r in args.reports
     ]
-    clips = ds.read_emodb(root / "emodb") if corpus == "emodb" else ds.read_ravdess(root / corpus)
-    labels = list(CORPUS_LABELS[corpus])
+    clips = read_corpus(root, corpus)
+    labels = list(LABELS[corpus])
     data = load_clipset(clips, labels)
     frontend = Frontend()
     classes = sorted({labels.index(c.label) for c in clips})
@@ -117,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         train = [clips[i] for i in train_idx]
         test = data.subset(test_idx)
         y_true += test.labels.tolist()
-        probs: dict[str, list[np.ndarray]] = {session: [] for session in SESSIONS}
+        members: list[dict[str, np.ndarray]] = []
         for which, cfg in zip("ab", configs, strict=True):
             fit = load_cached_fit(
                 args.model_cache, fold_model_key(cfg, protocol, name, labels, train)
@@ -126,12 +80,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"ensemble_folds: {name}: recipe {which.upper()} not in the cache",
                       file=sys.stderr)  # fmt: skip
                 return 2
-            for session, p_member in _member_probs(
-                fit.model, cfg, frontend, data.subset(train_idx), test, labels, args.int8
-            ).items():
-                probs[session].append(p_member)
+            if args.int8:
+                train_set = data.subset(train_idx)
+                members.append(
+                    int8_fold_probs(fit.model, cfg, frontend, train_set, test, labels, "member")[0]
+                )
+            else:
+                members.append(float_fold_probs(fit.model, cfg, frontend, test))
         for session in SESSIONS:
-            a_probs, b_probs = probs[session]
+            a_probs, b_probs = (m[session] for m in members)
             for key, pr in (("a", a_probs), ("b", b_probs), ("ensemble", (a_probs + b_probs) / 2)):
                 preds.setdefault(f"{key}_{session}", []).extend(pr.argmax(axis=1).tolist())
         print(f"[{corpus}] {name} scored", file=sys.stderr, flush=True)

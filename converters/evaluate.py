@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from converters.train import (
+    ClipSet,
     FitResult,
     TrainConfig,
     fit,
@@ -65,9 +66,9 @@ from edgeser.datasets import (
     uar,
 )
 from edgeser.frontend import Frontend
+from edgeser.scoring import SESSIONS
 
 PROTOCOLS = ("emodb-loso", "ravdess-5fold")
-SESSIONS = ("speaker", "file")
 
 
 def folds_for(protocol: str, clips: Sequence[Clip]) -> list[tuple[str, list[int], list[int]]]:
@@ -167,6 +168,64 @@ def store_fit(cache: Path | None, key: str, result: FitResult) -> None:
     (Path(cache) / f"{key}.json").write_text(json.dumps(info) + "\n")
 
 
+def float_fold_probs(
+    model, cfg: TrainConfig, frontend: Frontend, test_set: ClipSet
+) -> dict[str, np.ndarray]:
+    """A trained (Keras) fold model's class probabilities (clips, classes) on ``test_set``, per
+    session kind (:data:`edgeser.scoring.SESSIONS`)."""
+    session_norm = cfg.normalisation.mode == "session"
+    return {
+        session: predict_clips(
+            lambda b: keras_predict(model, b),
+            frontend,
+            test_set,
+            cfg,
+            session_stats(frontend, test_set, session) if session_norm else None,
+        )
+        for session in SESSIONS
+    }
+
+
+def int8_fold_probs(
+    model,
+    cfg: TrainConfig,
+    frontend: Frontend,
+    train_set: ClipSet,
+    test_set: ClipSet,
+    labels: Sequence[str],
+    name: str,
+) -> tuple[dict[str, np.ndarray], int]:
+    """The fold model converted to int8 (representative windows from ``train_set``, as the
+    device normalises them) and scored on ``test_set`` through the device runtime
+    (:func:`edgeser.scoring.score_recordings`), per session kind; and the int8 file's size."""
+    from converters.export import export_model
+    from edgeser.model import EmotionModel
+    from edgeser.scoring import score_recordings
+
+    train_stats = (
+        session_stats(frontend, train_set) if cfg.normalisation.mode == "session" else None
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.tflite"
+        export_model(
+            model,
+            path,
+            name=name,
+            labels=list(labels),
+            frontend=frontend.config,
+            normalisation=cfg.normalisation,
+            window_frames=cfg.window_frames,
+            representative=window_inputs(frontend, train_set, cfg, rng=None, stats=train_stats),
+            float_twin=False,
+        )
+        int8_model = EmotionModel(path)
+        probs = {
+            session: score_recordings(int8_model, test_set.pcm, test_set.speakers, session)
+            for session in SESSIONS
+        }
+        return probs, path.stat().st_size
+
+
 def evaluate(
     clips: Sequence[Clip],
     protocol: str,
@@ -191,17 +250,13 @@ def evaluate(
     ``extra_clips`` (e.g. openSMILE functionals), needed when ``cfg.teacher_weight`` > 0; each
     fold's targets are fitted on its training rows only (:func:`converters.teacher.
     fold_teacher_targets`)."""
-    from converters.export import export_model
     from converters.models import count_macs
     from converters.teacher import fold_teacher_targets
-    from edgeser.model import EmotionModel
-    from edgeser.scoring import score_recordings
 
     start = time.time()
     data = load_clipset(list(clips) + list(extra_clips), labels)
     n_main = len(clips)
     frontend = Frontend()
-    session_norm = cfg.normalisation.mode == "session"
     classes = sorted({labels.index(c.label) for c in clips})
     y_true: list[int] = []
     preds: dict[str, list[int]] = {f"{k}_{s}": [] for k in ("float", "int8") for s in SESSIONS}
@@ -247,36 +302,18 @@ def evaluate(
             "train_seconds": round(result.seconds, 1),
         }
         y_true += test_set.labels.tolist()
-        for session in SESSIONS:
-            stats = session_stats(frontend, test_set, session) if session_norm else None
-            probs = predict_clips(
-                lambda b, m=result.model: keras_predict(m, b), frontend, test_set, cfg, stats
-            )
-            preds[f"float_{session}"] += probs.argmax(1).tolist()
-            fold[f"float_{session}_uar"] = uar(test_set.labels, probs.argmax(1), labels=classes)
+        scored = {"float": float_fold_probs(result.model, cfg, frontend, test_set)}
         macs = count_macs(result.model)
         if int8:
-            with tempfile.TemporaryDirectory() as tmp:
-                train_stats = session_stats(frontend, train_set) if session_norm else None
-                rep = window_inputs(frontend, train_set, cfg, rng=None, stats=train_stats)
-                path = Path(tmp) / f"fold_{name}.tflite"
-                export_model(
-                    result.model,
-                    path,
-                    name=f"fold-{name}",
-                    labels=list(labels),
-                    frontend=frontend.config,
-                    normalisation=cfg.normalisation,
-                    window_frames=cfg.window_frames,
-                    representative=rep,
-                    float_twin=False,
+            scored["int8"], size = int8_fold_probs(
+                result.model, cfg, frontend, train_set, test_set, labels, f"fold-{name}"
+            )
+        for kind, by_session in scored.items():
+            for session, probs in by_session.items():
+                preds[f"{kind}_{session}"] += probs.argmax(1).tolist()
+                fold[f"{kind}_{session}_uar"] = uar(
+                    test_set.labels, probs.argmax(1), labels=classes
                 )
-                size = path.stat().st_size
-                model = EmotionModel(path)
-                for session in SESSIONS:
-                    p8 = score_recordings(model, test_set.pcm, test_set.speakers, session)
-                    preds[f"int8_{session}"] += p8.argmax(1).tolist()
-                    fold[f"int8_{session}_uar"] = uar(test_set.labels, p8.argmax(1), labels=classes)
         per_fold.append(fold)
         log(json.dumps(fold))
     report: dict[str, Any] = {

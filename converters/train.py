@@ -42,7 +42,7 @@ from edgeser.datasets import Clip, uar
 from edgeser.frontend import Frontend, FrontendConfig
 from edgeser.normalisation import Normalisation
 from edgeser.scoring import HOP_FRAMES, no_session_stats, recording_windows
-from edgeser.vad import SessionMean, voiced_flags
+from edgeser.vad import gated_session, voiced_flags
 
 
 @dataclass(frozen=True)
@@ -177,11 +177,8 @@ def _subset_stats(
     frames: Sequence[np.ndarray], voiced: Sequence[np.ndarray], index: Sequence[int]
 ) -> np.ndarray | None:
     """The device's session statistics (:func:`edgeser.vad.voiced_stats`: ``[mean_q7,
-    std_q7]``, (2, bands)) over clips ``index``."""
-    stats = SessionMean(frames[0].shape[1])
-    for i in index:
-        stats.add(frames[i], voiced[i])
-    return stats.stats_q7()
+    std_q7]``, (2, bands)) over clips ``index`` (not empty)."""
+    return gated_session([frames[i] for i in index], [voiced[i] for i in index]).stats_q7()
 
 
 def session_stats(

@@ -27,7 +27,7 @@ from edgeser.events import EmotionEvent
 from edgeser.frontend import Frontend
 from edgeser.model import EmotionModel
 from edgeser.recognizer import RecognizerSettings, WindowPlan, _load
-from edgeser.vad import SessionMean, voiced_flags
+from edgeser.vad import gated_session, voiced_flags
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,7 @@ def _session_stats(recordings: list[_Recording]) -> np.ndarray | None:
     """Per-band ``[mean_q7, std_q7]`` (2, bands) of the recordings' voiced frames, from the flags
     they already hold (:func:`edgeser.vad.voiced_stats` without gating them again); None when
     nothing is voiced."""
-    session = SessionMean(recordings[0].frames.shape[1])
-    for r in recordings:
-        session.add(r.frames, r.voiced)
+    session = gated_session([r.frames for r in recordings], [r.voiced for r in recordings])
     return session.stats_q7()
 
 

@@ -261,7 +261,7 @@ class Recognizer:
             self.windows_unvoiced += 1
             return None
         session = self._session
-        std = session.std_q7() if self.model.meta.normalisation.session_std else None
+        std = session.std_q7() if session.deviation else None
         probs = self.model.predict(self._frames[a:b], session.mean_q7(), std)[0]
         self.windows_scored += 1
         self._recent.append((end, probs))

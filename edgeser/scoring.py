@@ -79,12 +79,12 @@ def score_recordings(
     frontend = Frontend(model.meta.frontend)
     frames = [frontend.compute(p) for p in pcm]
     all_stats = session_stats(frames, speakers, session)
-    none = no_session_stats(model.meta.frontend.num_bands)
+    silent = no_session_stats(model.meta.frontend.num_bands)
     needs_session = model.meta.normalisation.mode == "session"
     out = np.zeros((len(frames), len(model.labels)))
     for i, (f, stats) in enumerate(zip(frames, all_stats, strict=True)):
         windows = recording_windows(f, model.meta.window_frames, HOP_FRAMES)
-        mean, std = none if stats is None else stats
+        mean, std = silent if stats is None else stats
         probs = model.predict(windows, mean, std) if needs_session else model.predict(windows)
         out[i] = probs.mean(axis=0)
         if progress is not None:

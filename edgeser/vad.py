@@ -20,6 +20,7 @@ the same gate (:func:`voiced_stats`), the device running statistics of the sessi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -166,17 +167,25 @@ def isqrt(values: np.ndarray) -> np.ndarray:
     return root
 
 
-def voiced_session(
-    recordings_q7: list[np.ndarray], config: VadConfig | None = None
+def gated_session(
+    recordings_q7: Sequence[np.ndarray], voiced: Sequence[np.ndarray]
 ) -> SessionMean | None:
-    """The :class:`SessionMean` of the voiced frames of several recordings of one speaker or
-    session, each gated with a fresh :class:`VoiceGate`; None for no recordings."""
+    """The :class:`SessionMean` of recordings whose voiced flags are already known (one flag
+    array per recording); None for no recordings."""
     if not recordings_q7:
         return None
     session = SessionMean(np.asarray(recordings_q7[0]).shape[1])
-    for frames in recordings_q7:
-        session.add(frames, voiced_flags(frames, config))
+    for frames, flags in zip(recordings_q7, voiced, strict=True):
+        session.add(frames, flags)
     return session
+
+
+def voiced_session(
+    recordings_q7: Sequence[np.ndarray], config: VadConfig | None = None
+) -> SessionMean | None:
+    """The :class:`SessionMean` of the voiced frames of several recordings of one speaker or
+    session, each gated with a fresh :class:`VoiceGate`; None for no recordings."""
+    return gated_session(recordings_q7, [voiced_flags(f, config) for f in recordings_q7])
 
 
 def voiced_mean(
