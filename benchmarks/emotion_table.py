@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dense", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--members", type=int, default=1, help="networks (seeds seed, seed+1, ...) averaged"
+    )
+    p.add_argument(
         "--epoch-selection",
         choices=["validation", "fixed"],
         default="validation",
@@ -143,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         dense_units=args.dense,
         epochs=args.epochs,
         seed=args.seed,
+        members=args.members,
         epoch_selection=args.epoch_selection,
         teacher_weight=args.teacher,
         teacher_dims=args.teacher_dims,

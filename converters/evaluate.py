@@ -49,6 +49,7 @@ from converters.train import (
     ClipSet,
     FitResult,
     TrainConfig,
+    combine_fits,
     fit,
     keras_predict,
     load_clipset,
@@ -128,12 +129,17 @@ def clip_scores(
 def fold_model_key(
     cfg: TrainConfig, protocol: str, fold: str, labels: Sequence[str], train: Sequence[Clip]
 ) -> str:
-    """Hash naming a fold's trained model in a model cache (:func:`evaluate`'s
-    ``model_cache``): the recipe, protocol, fold, labels and training clips."""
+    """Hash naming a fold's trained network in a model cache (:func:`evaluate`'s
+    ``model_cache``): the recipe, protocol, fold, labels and training clips. ``cfg`` is one
+    network's recipe (``members`` 1; an ensemble's members are cached one by one, see
+    :meth:`TrainConfig.member_configs`), so keys made before ensembles existed still hold."""
     import hashlib
 
+    config = cfg.to_dict()
+    if config.pop("members", 1) != 1:
+        raise ValueError("a fold model key names one network: pass a member's recipe")
     what = {
-        "train_config": cfg.to_dict(),
+        "train_config": config,
         "protocol": protocol,
         "fold": fold,
         "labels": list(labels),
@@ -283,17 +289,21 @@ def evaluate(
                 data.labels[tr],
                 [data.clips[i].speaker for i in tr],
             )
-        key = fold_model_key(cfg, protocol, name, labels, [data.clips[i] for i in tr])
-        result = load_cached_fit(model_cache, key)
-        if result is None:
-            result = fit(
-                train_set,
-                None if fixed else val_set,
-                cfg,
-                fixed_epochs=cfg.epochs if fixed else None,
-                teacher=teacher,
-            )
-            store_fit(model_cache, key, result)
+        members = []
+        for member in cfg.member_configs():
+            key = fold_model_key(member, protocol, name, labels, [data.clips[i] for i in tr])
+            member_fit = load_cached_fit(model_cache, key)
+            if member_fit is None:
+                member_fit = fit(
+                    train_set,
+                    None if fixed else val_set,
+                    member,
+                    fixed_epochs=cfg.epochs if fixed else None,
+                    teacher=teacher,
+                )
+                store_fit(model_cache, key, member_fit)
+            members.append(member_fit)
+        result = combine_fits(members)
         fold: dict[str, Any] = {
             "fold": name,
             "validation_speakers": sorted(val),

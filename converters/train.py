@@ -106,9 +106,22 @@ class TrainConfig:
     # window of the same epoch, x = l * x_i + (1 - l) * x_j with l ~ Beta(alpha, alpha); the
     # one-hot labels, loss weights and teacher targets are blended alike. 0: off.
     mixup_alpha: float = 0.0
+    # Networks trained (seeds seed, seed + 1, ...; otherwise this same recipe) and averaged in
+    # one graph (converters.ensemble.average_members): one int8 model whose cost is the
+    # members' summed, one input and one output as a single network's.
+    members: int = 1
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def member_configs(self) -> list[TrainConfig]:
+        """The recipe of each network of the model: ``members`` single networks, seeds
+        ``seed``, ``seed + 1``, ... (just this recipe when ``members`` is 1)."""
+        if self.members < 1:
+            raise ValueError(f"members must be >= 1, got {self.members}")
+        return [
+            dataclasses.replace(self, members=1, seed=self.seed + i) for i in range(self.members)
+        ]
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -492,6 +505,25 @@ class FitResult:
     seconds: float
 
 
+def combine_fits(results: Sequence[FitResult]) -> FitResult:
+    """The fit of the one-graph ensemble of ``results``' networks
+    (:func:`converters.ensemble.average_members`): ``best_epoch`` the members' latest,
+    ``best_val_uar`` their mean (each member's own, not the ensemble's), ``history`` every
+    member's records tagged with ``"member"``, ``seconds`` their sum. One result is returned
+    as it is."""
+    from converters.ensemble import average_members
+
+    if len(results) == 1:
+        return results[0]
+    return FitResult(
+        average_members([r.model for r in results]),
+        max(r.best_epoch for r in results),
+        float(np.mean([r.best_val_uar for r in results])),
+        [{"member": i, **h} for i, r in enumerate(results) for h in r.history],
+        sum(r.seconds for r in results),
+    )
+
+
 def fit(
     train: ClipSet,
     val: ClipSet | None,
@@ -505,7 +537,16 @@ def fit(
     drawn from the training speakers, never the test fold). With ``fixed_epochs`` (and
     ``val`` None) train exactly that many epochs of the same schedule and keep the last.
     ``teacher``: (clips, dims) regression targets of the training clips, needed when
-    ``cfg.teacher_weight`` > 0 (:func:`with_teacher_head`)."""
+    ``cfg.teacher_weight`` > 0 (:func:`with_teacher_head`). With ``cfg.members`` > 1 each
+    network of :meth:`TrainConfig.member_configs` is trained so, one after the other, and the
+    result is their one-graph ensemble (:func:`combine_fits`)."""
+    if cfg.members != 1:
+        return combine_fits(
+            [
+                fit(train, val, member, frontend_config, log, fixed_epochs, teacher)
+                for member in cfg.member_configs()
+            ]
+        )
     import keras
     import tensorflow as tf
 

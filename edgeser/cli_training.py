@@ -67,6 +67,14 @@ def _training_options(func):
         click.option("--dense", "dense_units", type=int, default=32, show_default=True),
         click.option("--lr", "learning_rate", type=float, default=2e-3, show_default=True),
         click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--members",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Networks of this recipe (seeds --seed, --seed + 1, ...) trained and averaged "
+            "in one model graph: one int8 file, one invoke, their cost summed.",
+        ),
         click.option("--no-augment", is_flag=True, help="Train without augmentation."),
         click.option(
             "--session-subsets",
@@ -119,6 +127,7 @@ RECIPE_OPTIONS = {
     "dense_units": "dense_units",
     "learning_rate": "learning_rate",
     "seed": "seed",
+    "members": "members",
     "no_augment": "augment",
     "session_subsets": "session_subset_probability",
     "teacher_weight": "teacher_weight",
@@ -378,7 +387,9 @@ def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
     data = load_clipset(clips, labels)
     tr = [i for i, c in enumerate(clips) if c.speaker not in val]
     va = [i for i, c in enumerate(clips) if c.speaker in val]
-    with click.progressbar(length=cfg.epochs, label="training", file=sys.stderr) as bar:
+    with click.progressbar(
+        length=cfg.epochs * cfg.members, label="training", file=sys.stderr
+    ) as bar:
         result = fit(
             data.subset(tr),
             data.subset(va) if va else None,
@@ -418,8 +429,9 @@ def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
     if all_speakers:
         click.echo(f"wrote {out} ({cfg.epochs} epochs on all {len(clips)} clips)")
     else:
+        which = "the members' mean " if cfg.members > 1 else ""
         click.echo(
-            f"wrote {out} (best epoch {result.best_epoch}, validation UAR "
+            f"wrote {out} (best epoch {result.best_epoch}, {which}validation UAR "
             f"{100 * result.best_val_uar:.1f}% on {', '.join(sorted(val))})"
         )
 

@@ -106,6 +106,37 @@ def test_train_all_speakers_then_quantize_with_metrics(manifest, tmp_path):
     assert set(meta.metrics["by_protocol"]) == {"emodb-loso"}
 
 
+def test_train_two_members_then_quantize_one_int8_graph(manifest, tmp_path):
+    """--members 2: two seeds trained, saved as one model averaging them; quantize gives one
+    int8 file (one input, one output) whose MACs are the two networks'."""
+    runner = CliRunner()
+    keras_path = tmp_path / "pair.keras"
+    args = ["train", "--data", str(manifest), "--corpus", "auto", "-o", str(keras_path)]
+    args += ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--all-speakers"]
+    args += ["--norm", "session", "--members", "2", "--seed", "5"]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = json.loads(keras_path.with_suffix(".train.json").read_text())
+    assert record["train_config"]["members"] == 2 and record["train_config"]["seed"] == 5
+    assert [h["member"] for h in record["history"]] == [0, 1]
+    result = runner.invoke(
+        main, ["quantize", str(keras_path), "--data", str(manifest)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    model = EmotionModel(keras_path.with_suffix(".tflite"))
+    assert model.meta.training["train_config"]["members"] == 2
+    mean = np.full(40, 60 * 128, np.int64)
+    probs = model.predict(np.full((198, 40), 60 * 128, np.int16), session_mean_q7=mean)
+    assert probs.shape == (1, 3) and abs(probs.sum() - 1) < 0.05
+
+
+@pytest.mark.parametrize("members", ["0", "-1"])
+def test_members_below_one_is_a_usage_error(tmp_path, members):
+    args = ["train", "--members", members, "-o", str(tmp_path / "m.keras")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "--members" in result.output
+
+
 def test_quantize_without_training_record_is_one_line_error(tmp_path):
     (tmp_path / "x.keras").write_bytes(b"not a model")
     result = CliRunner().invoke(main, ["quantize", str(tmp_path / "x.keras")])

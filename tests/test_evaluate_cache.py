@@ -65,3 +65,32 @@ def test_session_std_fold_scores_through_int8_and_the_cache_skips_training(clips
     evaluate(clips, "emodb-loso", other, LABELS, folds=[fold], model_cache=cache, int8=False,
              log=str)  # fmt: skip
     assert len(list(cache.iterdir())) == 4  # another recipe is another model
+
+
+def test_ensemble_fold_reuses_cached_members_and_trains_only_the_new_seed(clips, tmp_path):
+    """members=2 caches each network under its one-network key: after a seed-0 run, the
+    ensemble trains seed 1 only; the ensemble's int8 file holds both networks."""
+    cfg = TrainConfig(
+        filters=(4, 8),
+        lstm_units=8,
+        dense_units=8,
+        epochs=2,
+        batch_size=8,
+        augment=False,
+        epoch_selection="fixed",
+    )
+    fold = folds_for("emodb-loso", clips)[0][0]
+    cache = tmp_path / "cache"
+    single = evaluate(clips, "emodb-loso", cfg, LABELS, folds=[fold], model_cache=cache, log=str)
+    assert len(list(cache.iterdir())) == 2
+    pair = dataclasses.replace(cfg, members=2)
+    both = evaluate(clips, "emodb-loso", pair, LABELS, folds=[fold], model_cache=cache, log=str)
+    assert len(list(cache.iterdir())) == 4  # seed 1 trained and stored; seed 0 reused
+    assert both["train_config"]["members"] == 2
+    assert both["model"]["macs_per_window"] == 2 * single["model"]["macs_per_window"]
+    assert 1.6 * single["model"]["int8_bytes"] < both["model"]["int8_bytes"]
+    seed1 = dataclasses.replace(cfg, seed=1)
+    again = evaluate(clips, "emodb-loso", seed1, LABELS, folds=[fold], model_cache=cache,
+                     int8=False, log=str)  # fmt: skip
+    assert len(list(cache.iterdir())) == 4  # the ensemble's second network is seed 1's
+    assert again["folds"][0]["best_epoch"] == 1
