@@ -24,9 +24,7 @@ def _members(n: int, classes: int = 3) -> list:
     nets = []
     for seed in range(n):
         keras.utils.set_random_seed(seed)
-        nets.append(
-            build_conv_lstm(SHAPE, classes, (4, 8), 8, 8, 0.0, sequence_pooling="mean")
-        )
+        nets.append(build_conv_lstm(SHAPE, classes, (4, 8), 8, 8, 0.0, sequence_pooling="mean"))
     return nets
 
 
