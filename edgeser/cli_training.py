@@ -512,6 +512,72 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     )
 
 
+@main.command()
+@click.argument("members", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The ensemble Keras model to write (NAME.keras); NAME.train.json goes beside it.",
+)
+def ensemble(members, out_path) -> None:
+    """Join networks trained apart (edgeser train, the same recipe with consecutive seeds, say
+    on two cores at once) into the one-graph model that `edgeser train --members N` trains in
+    one go: their class probabilities averaged on one input. Quantize the result as usual."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
+    import json as _json
+
+    import keras
+
+    from converters.ensemble import average_members
+    from converters.train import TrainConfig
+
+    records = []
+    for member in members:
+        record_path = Path(member).with_suffix(".train.json")
+        if not Path(member).is_file() or not record_path.is_file():
+            raise InputError(f"{member}: needs the model and its {record_path.name}")
+        records.append(_json.loads(record_path.read_text()))
+    if len(records) < 2:
+        raise InputError("an ensemble needs at least two member models")
+    first = records[0]
+    configs = [TrainConfig.from_dict(r["train_config"]) for r in records]
+    if any(c.members != 1 for c in configs):
+        raise InputError("every member must be one network (trained with --members 1)")
+    for member, record, cfg in zip(members[1:], records[1:], configs[1:], strict=True):
+        for key in ("labels", "data", "all_speakers", "validation_speakers"):
+            if record.get(key) != first.get(key):
+                raise InputError(f"{member}: its {key} differ from {members[0]}'s")
+        if dataclasses.replace(cfg, seed=configs[0].seed) != configs[0]:
+            raise InputError(f"{member}: its recipe differs from {members[0]}'s beyond the seed")
+    seeds = [c.seed for c in configs]
+    if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        raise InputError(f"member seeds must be consecutive in order (--seed N, N+1, ...): {seeds}")
+    try:
+        model = average_members([keras.models.load_model(m) for m in members])
+    except ValueError as exc:
+        raise InputError(str(exc).splitlines()[0]) from None
+    cfg = dataclasses.replace(configs[0], members=len(configs))
+    record = {
+        **first,
+        "train_config": cfg.to_dict(),
+        "best_epoch": max(r["best_epoch"] for r in records),
+        "val_uar": None
+        if first.get("val_uar") is None
+        else float(np.mean([r["val_uar"] for r in records])),
+        "history": [{"member": i, **h} for i, r in enumerate(records) for h in r["history"]],
+        "seconds": round(sum(r["seconds"] for r in records), 1),
+        "joined_from": [str(m) for m in members],
+    }
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    out.with_suffix(".train.json").write_text(_json.dumps(record, indent=2, default=float) + "\n")
+    click.echo(f"wrote {out} ({len(members)} networks, seeds {seeds[0]}..{seeds[-1]}, averaged)")
+
+
 _REPORT_KEYS = (
     "protocol",
     "classes_scored",

@@ -130,6 +130,52 @@ def test_train_two_members_then_quantize_one_int8_graph(manifest, tmp_path):
     assert probs.shape == (1, 3) and abs(probs.sum() - 1) < 0.05
 
 
+def test_ensemble_of_separately_trained_seeds_equals_train_members(manifest, tmp_path):
+    """`edgeser ensemble` joins seeds trained apart into the model `train --members 2` gives
+    (training is deterministic per seed): the same recipe record and the same outputs."""
+    import keras
+
+    runner = CliRunner()
+    base = ["train", "--data", str(manifest), "--corpus", "auto", "--all-speakers"]
+    base += ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--norm", "window"]
+    paths = {}
+    for name, extra in (("pair", ["--members", "2"]), ("s0", []), ("s1", ["--seed", "1"])):
+        paths[name] = tmp_path / f"{name}.keras"
+        result = runner.invoke(main, [*base, *extra, "-o", str(paths[name])])
+        assert result.exit_code == 0, result.output
+    joined = tmp_path / "joined.keras"
+    result = runner.invoke(
+        main, ["ensemble", str(paths["s0"]), str(paths["s1"]), "-o", str(joined)]
+    )
+    assert result.exit_code == 0, result.output
+    rec = {n: json.loads(p.with_suffix(".train.json").read_text()) for n, p in paths.items()}
+    rec["joined"] = json.loads(joined.with_suffix(".train.json").read_text())
+    assert rec["joined"]["train_config"] == rec["pair"]["train_config"]
+    assert rec["joined"]["history"] == rec["pair"]["history"]
+    x = np.random.default_rng(0).normal(size=(2, 198, 40, 1)).astype(np.float32)
+    a = keras.models.load_model(paths["pair"]).predict(x, verbose=0)
+    b = keras.models.load_model(joined).predict(x, verbose=0)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+    # Members that do not make one recipe are one-line input errors.
+    cases = [
+        ([paths["s1"], paths["s0"]], "consecutive"),
+        ([paths["s0"], paths["pair"]], "one network"),
+        ([paths["s0"]], "at least two"),
+        ([paths["s0"], tmp_path / "missing.keras"], "missing.train.json"),
+    ]
+    other = tmp_path / "other.keras"
+    result = runner.invoke(main, [*base, "--seed", "1", "--lstm", "8", "-o", str(other)])
+    assert result.exit_code == 0, result.output
+    cases.append(([paths["s0"], other], "beyond the seed"))
+    for members, message in cases:
+        args = ["ensemble", *map(str, members), "-o", str(tmp_path / "bad.keras")]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2 and message in result.output, (message, result.output)
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "bad.keras").exists()
+
+
 @pytest.mark.parametrize("members", ["0", "-1"])
 def test_members_below_one_is_a_usage_error(tmp_path, members):
     args = ["train", "--members", members, "-o", str(tmp_path / "m.keras")]
