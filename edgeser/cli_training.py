@@ -531,8 +531,7 @@ def ensemble(members, out_path) -> None:
 
     import keras
 
-    from converters.ensemble import average_members
-    from converters.train import TrainConfig
+    from converters.train import FitResult, TrainConfig, combine_fits
 
     records = []
     for member in members:
@@ -555,25 +554,32 @@ def ensemble(members, out_path) -> None:
     seeds = [c.seed for c in configs]
     if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
         raise InputError(f"member seeds must be consecutive in order (--seed N, N+1, ...): {seeds}")
+    fits = [
+        FitResult(
+            keras.models.load_model(m),
+            r["best_epoch"],
+            float("nan") if r.get("val_uar") is None else r["val_uar"],
+            r["history"],
+            r["seconds"],
+        )
+        for m, r in zip(members, records, strict=True)
+    ]
     try:
-        model = average_members([keras.models.load_model(m) for m in members])
+        joined = combine_fits(fits)
     except ValueError as exc:
         raise InputError(str(exc).splitlines()[0]) from None
-    cfg = dataclasses.replace(configs[0], members=len(configs))
     record = {
         **first,
-        "train_config": cfg.to_dict(),
-        "best_epoch": max(r["best_epoch"] for r in records),
-        "val_uar": None
-        if first.get("val_uar") is None
-        else float(np.mean([r["val_uar"] for r in records])),
-        "history": [{"member": i, **h} for i, r in enumerate(records) for h in r["history"]],
-        "seconds": round(sum(r["seconds"] for r in records), 1),
+        "train_config": dataclasses.replace(configs[0], members=len(configs)).to_dict(),
+        "best_epoch": joined.best_epoch,
+        "val_uar": None if first.get("val_uar") is None else joined.best_val_uar,
+        "history": joined.history,
+        "seconds": round(joined.seconds, 1),
         "joined_from": [str(m) for m in members],
     }
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
+    joined.model.save(out)
     out.with_suffix(".train.json").write_text(_json.dumps(record, indent=2, default=float) + "\n")
     click.echo(f"wrote {out} ({len(members)} networks, seeds {seeds[0]}..{seeds[-1]}, averaged)")
 

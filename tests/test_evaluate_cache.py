@@ -35,15 +35,21 @@ def clips(tmp_path_factory):
     return out
 
 
+# A tiny recipe: two epochs of a 4/8-filter network, every training speaker, no augmentation.
+TINY = TrainConfig(
+    filters=(4, 8),
+    lstm_units=8,
+    dense_units=8,
+    epochs=2,
+    batch_size=8,
+    augment=False,
+    epoch_selection="fixed",
+)
+
+
 def test_session_std_fold_scores_through_int8_and_the_cache_skips_training(clips, tmp_path):
-    cfg = TrainConfig(
-        filters=(4, 8),
-        lstm_units=8,
-        dense_units=8,
-        epochs=2,
-        batch_size=8,
-        augment=False,
-        epoch_selection="fixed",
+    cfg = dataclasses.replace(
+        TINY,
         session_subset_probability=0.5,
         normalisation=Normalisation("session", session_std=True),
     )
@@ -70,15 +76,7 @@ def test_session_std_fold_scores_through_int8_and_the_cache_skips_training(clips
 def test_ensemble_fold_reuses_cached_members_and_trains_only_the_new_seed(clips, tmp_path):
     """members=2 caches each network under its one-network key: after a seed-0 run, the
     ensemble trains seed 1 only; the ensemble's int8 file holds both networks."""
-    cfg = TrainConfig(
-        filters=(4, 8),
-        lstm_units=8,
-        dense_units=8,
-        epochs=2,
-        batch_size=8,
-        augment=False,
-        epoch_selection="fixed",
-    )
+    cfg = TINY
     fold = folds_for("emodb-loso", clips)[0][0]
     cache = tmp_path / "cache"
     single = evaluate(clips, "emodb-loso", cfg, LABELS, folds=[fold], model_cache=cache, log=str)
