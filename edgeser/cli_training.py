@@ -290,9 +290,24 @@ def _corpus_clips(data_dir: str | None, corpus: str):
     help="fixed: train on all of a fold's training speakers for --epochs and keep the last; "
     "validation: keep the epoch best on two held-out training speakers.",
 )
+@click.option(
+    "--model-cache",
+    type=click.Path(file_okay=False),
+    help="Keep each fold's trained network here and reuse it when the same recipe, fold and "
+    "clips come again (each member of --members N on its own).",
+)
 @_training_options
 def evaluate(
-    protocol, with_other, folds, no_int8, out_json, png, epoch_selection, data_dir, **train_args
+    protocol,
+    with_other,
+    folds,
+    no_int8,
+    out_json,
+    png,
+    epoch_selection,
+    model_cache,
+    data_dir,
+    **train_args,
 ) -> None:
     """Train and score per speaker-independent fold: float and int8 side by side."""
     import json as _json
@@ -319,6 +334,7 @@ def evaluate(
         int8=not no_int8,
         log=lambda line: click.echo(line, err=True),
         teacher_features=_teacher_features(cfg, list(clips) + list(extra)),
+        model_cache=Path(model_cache) if model_cache else None,
     )
     Path(out_json).write_text(_json.dumps(report, indent=2, default=float) + "\n")
     png_path = png or str(Path(out_json).with_suffix(".png"))

@@ -176,6 +176,38 @@ def test_ensemble_of_separately_trained_seeds_equals_train_members(manifest, tmp
     assert not (tmp_path / "bad.keras").exists()
 
 
+def test_evaluate_members_with_a_model_cache(tmp_path):
+    """`edgeser evaluate --members 2 --model-cache`: one fold of an EMO-DB-named corpus, each
+    network cached; the one-network run of seed 0 afterwards trains nothing."""
+    folder = tmp_path / "data" / "emodb"
+    folder.mkdir(parents=True)
+    for s, speaker in enumerate(("03", "08", "09")):
+        for k, (letter, level) in enumerate((("W", 0.7), ("N", 0.1), ("T", 0.02))):
+            for version in "ab":
+                pcm = speech_like(
+                    1.5, rate=16000, seed=100 * s + 10 * k + ord(version), level=level
+                )
+                write_wav_pcm16(folder / f"{speaker}a01{letter}{version}.wav", pcm, 16000)
+    cache = tmp_path / "cache"
+    args = ["evaluate", "--data", str(tmp_path / "data"), "--fold", "emodb:03", "--no-int8"]
+    args += ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--no-augment"]
+    args += ["--model-cache", str(cache), "--norm", "window"]
+    result = CliRunner().invoke(main, [*args, "--members", "2", "-o", str(tmp_path / "two.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "two.json").read_text())
+    assert report["train_config"]["members"] == 2 and [f["fold"] for f in report["folds"]] == [
+        "emodb:03"
+    ]
+    kept = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(kept) == 4  # a .keras and a .json per network
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "one.json")])
+    assert result.exit_code == 0, result.output
+    # seed 0 came from the cache: nothing trained or written again
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == kept
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert one["model"]["macs_per_window"] * 2 == report["model"]["macs_per_window"]
+
+
 @pytest.mark.parametrize("members", ["0", "-1"])
 def test_members_below_one_is_a_usage_error(tmp_path, members):
     args = ["train", "--members", members, "-o", str(tmp_path / "m.keras")]
