@@ -37,14 +37,16 @@ def _parse_compare(specs: tuple[str, ...]) -> dict[str, list[str]]:
 
 
 def _model_choice(value: str, main_model: Path) -> tuple[Path, Path | None]:
-    """(model, metadata source) for a --compare model= value."""
+    """(model, metadata source) for a --compare model= value: int8 (--model itself), float32
+    (its twin, borrowing its metadata) or a path; a path without its own .json borrows from
+    its int8 sibling (NAME.float32.tflite -> NAME.tflite) when there is one, else --model."""
     from edgeser.bench import twin_path
 
     if value.lower() in ("int8", "main", "default"):
-        return main_model, None
+        return main_model, _twin_source(main_model)
     if value.lower() in ("float32", "float"):
         return twin_path(main_model), main_model
-    return Path(value), main_model
+    return Path(value), _twin_source(Path(value)) or main_model
 
 
 def _twin_source(model: Path) -> Path | None:
@@ -56,7 +58,7 @@ def _twin_source(model: Path) -> Path | None:
     if meta_path(model).is_file() or not model.name.endswith(suffix):
         return None
     sibling = model.with_name(model.name[: -len(suffix)] + ".tflite")
-    return sibling if meta_path(sibling).is_file() else None
+    return sibling if sibling.is_file() and meta_path(sibling).is_file() else None
 
 
 def _threads(value: str) -> int:
@@ -80,13 +82,7 @@ def build_configs(
 
     main_model = Path(model_path) if model_path is not None else default_model_path()
     axes = _parse_compare(compare)
-    main_meta = _twin_source(main_model)
-    models = [
-        (main_model, main_meta)
-        if v.lower() in ("int8", "main", "default")
-        else _model_choice(v, main_model)
-        for v in axes.get("model", ["int8"])
-    ]
+    models = [_model_choice(v, main_model) for v in axes.get("model", ["int8"])]
     backends = axes.get("backend", [backend])
     thread_counts = [_threads(v) for v in axes.get("threads", [str(threads)])]
     configs = []

@@ -241,6 +241,33 @@ def test_float_twin_as_model_borrows_the_int8_metadata(tmp_path):
     assert cfg["model"]["metadata"] == f"borrowed from {default_model_path()}"
 
 
+def test_compared_float_twins_borrow_from_their_own_int8_sibling(tmp_path):
+    """--compare model=A.tflite,A.float32.tflite,B.float32.tflite: each twin without a .json
+    borrows from its own NAME.tflite (its MACs and labels), not from --model."""
+    import shutil
+
+    if not TWIN.is_file():
+        pytest.skip("the default model has no float32 twin")
+    meta = json.loads(default_model_path().with_suffix(".json").read_text())
+    shutil.copy(default_model_path(), tmp_path / "a.tflite")
+    (tmp_path / "a.json").write_text(json.dumps({**meta, "macs": 111}))
+    for name in ("a", "b"):  # b's twin has no int8 sibling: it borrows --model's metadata
+        shutil.copy(TWIN, tmp_path / f"{name}.float32.tflite")
+    out = tmp_path / "r.json"
+    models = ",".join(
+        str(tmp_path / n) for n in ("a.tflite", "a.float32.tflite", "b.float32.tflite")
+    )
+    code, text = _bench("--compare", f"model={models}", "--json", str(out))
+    assert code == 0, text
+    configs = json.loads(out.read_text())["configs"]
+    assert [c["model"]["metadata"] for c in configs] == [
+        "own",
+        f"borrowed from {tmp_path / 'a.tflite'}",
+        f"borrowed from {default_model_path()}",
+    ]
+    assert [c["compute"]["macs_per_window"] for c in configs] == [111, 111, meta["macs"]]
+
+
 def test_against_matches_by_label_and_lists_the_rest():
     def result(labels, p50):
         stages = {s: {"p50": p50} for s in bench.STAGES}
