@@ -474,6 +474,13 @@ def _info_text(model, report, full_edgetpu: bool) -> str:
         f"{meta.output.scale:.6g} zero point {meta.output.zero_point}",
         f"work        {meta.macs:,} multiply-accumulates per window",
     ]
+    recipe = (meta.training or {}).get("train_config") or {}
+    members, seed = recipe.get("members", 1), recipe.get("seed", 0)
+    if isinstance(members, int) and isinstance(seed, int) and members > 1:
+        lines.append(
+            f"networks    {members}, their probabilities averaged in one graph (seeds "
+            f"{seed}-{seed + members - 1})"
+        )
     data = meta.training.get("data") if meta.training else None
     if data:
         lines.append(f"trained on  {json.dumps(data, sort_keys=True)}")
