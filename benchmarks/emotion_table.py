@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher-dims", type=int, default=16)
     p.add_argument("--teacher-kind", default="pca", choices=TEACHER_KINDS)
     p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
+    p.add_argument("--distill", type=float, default=0.0, help="ensemble distillation weight")
+    p.add_argument("--distill-members", type=int, default=2)
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         teacher_weight=args.teacher,
         teacher_dims=args.teacher_dims,
         mixup_alpha=args.mixup,
+        distill_weight=args.distill,
+        distill_members=args.distill_members,
         teacher_kind=args.teacher_kind,
         session_subset_probability=args.session_subsets,
         normalisation=Normalisation.named(args.norm),

@@ -40,6 +40,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,11 @@ def clip_scores(
     }
 
 
+# TrainConfig fields added after fold-model keys were first made: left out of a key at their
+# default value, so that the models cached before they existed are found again.
+_KEY_DEFAULTS = {"distill_weight": 0.0, "distill_members": 2}
+
+
 def fold_model_key(
     cfg: TrainConfig, protocol: str, fold: str, labels: Sequence[str], train: Sequence[Clip]
 ) -> str:
@@ -138,6 +144,9 @@ def fold_model_key(
     config = cfg.to_dict()
     if config.pop("members", 1) != 1:
         raise ValueError("a fold model key names one network: pass a member's recipe")
+    for name, default in _KEY_DEFAULTS.items():  # fields added since keys were first made
+        if config.get(name) == default:
+            del config[name]
     what = {
         "train_config": config,
         "protocol": protocol,
@@ -172,6 +181,38 @@ def store_fit(cache: Path | None, key: str, result: FitResult) -> None:
         "seconds": result.seconds,
     }
     (Path(cache) / f"{key}.json").write_text(json.dumps(info) + "\n")
+
+
+def fold_networks(
+    recipe: TrainConfig,
+    *,
+    cache: Path | None,
+    key_of: Callable[[TrainConfig], str],
+    train_set: ClipSet,
+    val_set: ClipSet | None,
+    fixed_epochs: int | None,
+    teacher: np.ndarray | None,
+    distill_teacher=None,
+) -> FitResult:
+    """A fold's model of ``recipe``: each member network (:meth:`TrainConfig.member_configs`)
+    loaded from ``cache`` under ``key_of(member)`` or trained (:func:`fit`) and stored; then
+    their one-graph ensemble (:func:`combine_fits`; one network as it is)."""
+    members = []
+    for member in recipe.member_configs():
+        key = key_of(member)
+        member_fit = load_cached_fit(cache, key)
+        if member_fit is None:
+            member_fit = fit(
+                train_set,
+                val_set,
+                member,
+                fixed_epochs=fixed_epochs,
+                teacher=teacher,
+                distill_teacher=distill_teacher,
+            )
+            store_fit(cache, key, member_fit)
+        members.append(member_fit)
+    return combine_fits(members)
 
 
 def float_fold_probs(
@@ -289,21 +330,21 @@ def evaluate(
                 data.labels[tr],
                 [data.clips[i].speaker for i in tr],
             )
-        members = []
-        for member in cfg.member_configs():
-            key = fold_model_key(member, protocol, name, labels, [data.clips[i] for i in tr])
-            member_fit = load_cached_fit(model_cache, key)
-            if member_fit is None:
-                member_fit = fit(
-                    train_set,
-                    None if fixed else val_set,
-                    member,
-                    fixed_epochs=cfg.epochs if fixed else None,
-                    teacher=teacher,
-                )
-                store_fit(model_cache, key, member_fit)
-            members.append(member_fit)
-        result = combine_fits(members)
+        used = [data.clips[i] for i in tr]
+        common: dict[str, Any] = {
+            "cache": model_cache,
+            "key_of": partial(
+                fold_model_key, protocol=protocol, fold=name, labels=labels, train=used
+            ),
+            "train_set": train_set,
+            "val_set": None if fixed else val_set,
+            "fixed_epochs": cfg.epochs if fixed else None,
+            "teacher": teacher,
+        }
+        distill_teacher = None
+        if cfg.distill_weight > 0:  # the teacher's networks are cached like any others
+            distill_teacher = fold_networks(cfg.distill_teacher_config(), **common).model
+        result = fold_networks(cfg, distill_teacher=distill_teacher, **common)
         fold: dict[str, Any] = {
             "fold": name,
             "validation_speakers": sorted(val),

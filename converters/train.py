@@ -110,9 +110,25 @@ class TrainConfig:
     # one graph (converters.ensemble.average_members): one int8 model whose cost is the
     # members' summed, one input and one output as a single network's.
     members: int = 1
+    # Distillation from an ensemble: with a weight w > 0, every training window's target is
+    # (1 - w) * its one-hot label + w * the class probabilities that a teacher gives that very
+    # window (augmented as the student sees it). The teacher is distill_members networks of
+    # this recipe without distillation (distill_teacher_config), trained first on the same
+    # clips; it is training-only: the exported model is the one student network. 0: off.
+    distill_weight: float = 0.0
+    distill_members: int = 2
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def distill_teacher_config(self) -> TrainConfig:
+        """The recipe of the distillation teacher: ``distill_members`` networks of this recipe
+        (seeds ``seed``, ``seed + 1``, ...) without distillation, averaged."""
+        if self.distill_members < 1:
+            raise ValueError(f"distill_members must be >= 1, got {self.distill_members}")
+        return dataclasses.replace(
+            self, members=self.distill_members, distill_weight=0.0, distill_members=2
+        )
 
     def member_configs(self) -> list[TrainConfig]:
         """The recipe of each network of the model: ``members`` single networks, seeds
@@ -476,12 +492,13 @@ def mixup(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Mixup of one epoch's windows: each row blended with a random other row of the batch by
-    l ~ Beta(alpha, alpha). Returns the blended inputs, one-hot targets (rows sum to 1),
+    l ~ Beta(alpha, alpha). ``labels``: class indices, or (n, classes) target rows.
+    Returns the blended inputs, one-hot targets (rows sum to 1),
     loss weights and teacher targets (None stays None)."""
     n = len(x)
     lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
     partner = rng.permutation(n)
-    onehot = np.eye(n_classes, dtype=np.float32)[labels]
+    onehot = labels if labels.ndim == 2 else np.eye(n_classes, dtype=np.float32)[labels]
 
     def blend(a: np.ndarray) -> np.ndarray:
         shape = (n,) + (1,) * (a.ndim - 1)
@@ -532,6 +549,7 @@ def fit(
     log: Callable[[str], None] | None = None,
     fixed_epochs: int | None = None,
     teacher: np.ndarray | None = None,
+    distill_teacher=None,  # keras.Model | None
 ) -> FitResult:
     """Train on ``train``; pick the epoch with the best UAR on ``val`` (validation speakers
     drawn from the training speakers, never the test fold). With ``fixed_epochs`` (and
@@ -539,12 +557,19 @@ def fit(
     ``teacher``: (clips, dims) regression targets of the training clips, needed when
     ``cfg.teacher_weight`` > 0 (:func:`with_teacher_head`). With ``cfg.members`` > 1 each
     network of :meth:`TrainConfig.member_configs` is trained so, one after the other, and the
-    result is their one-graph ensemble (:func:`combine_fits`)."""
+    result is their one-graph ensemble (:func:`combine_fits`). With ``cfg.distill_weight`` > 0
+    the targets blend in ``distill_teacher``'s probabilities (a Keras model of the same input;
+    when None, :meth:`TrainConfig.distill_teacher_config` is trained here first, on the same
+    clips)."""
+    if cfg.distill_weight > 0 and distill_teacher is None:
+        distill_teacher = fit(
+            train, val, cfg.distill_teacher_config(), frontend_config, log, fixed_epochs, teacher
+        ).model
     if cfg.members != 1:
         return combine_fits(
             [
-                fit(train, val, member, frontend_config, log, fixed_epochs, teacher)
-                for member in cfg.member_configs()
+                fit(train, val, m, frontend_config, log, fixed_epochs, teacher, distill_teacher)
+                for m in cfg.member_configs()
             ]
         )
     import keras
@@ -558,8 +583,11 @@ def fit(
     model = build_model(cfg, n_classes, frontend.config.num_bands)
     use_teacher = cfg.teacher_weight > 0
     use_mixup = cfg.mixup_alpha > 0
-    # Mixup blends labels, so it trains on one-hot targets (the same loss on hard labels).
-    class_loss = "categorical_crossentropy" if use_mixup else "sparse_categorical_crossentropy"
+    use_distill = cfg.distill_weight > 0
+    # Mixup and distillation blend targets, so they train on target rows (the same loss on
+    # hard labels).
+    soft = use_mixup or use_distill
+    class_loss = "categorical_crossentropy" if soft else "sparse_categorical_crossentropy"
     mix_rng = np.random.default_rng([cfg.seed, 1])
     if use_teacher:
         if teacher is None or teacher.ndim != 2 or teacher.shape[0] != len(train.clips):
@@ -594,6 +622,10 @@ def fit(
         y: np.ndarray | dict = train.labels[order]
         w = weights[order]
         t = teacher[order].astype(np.float32) if use_teacher else None
+        if use_distill:
+            onehot = np.eye(n_classes, dtype=np.float32)[y]
+            taught = keras_predict(distill_teacher, x).astype(np.float32)
+            y = (1.0 - cfg.distill_weight) * onehot + cfg.distill_weight * taught
         if use_mixup:
             x, y, w, t = mixup(x, y, n_classes, w, t, cfg.mixup_alpha, mix_rng)
         if use_teacher:

@@ -103,6 +103,23 @@ def _training_options(func):
             "the cross-fitted peer SVM's decision values (distillation), or both.",
         ),
         click.option(
+            "--distill",
+            "distill_weight",
+            type=click.FloatRange(min=0.0, max=1.0),
+            default=0.0,
+            show_default=True,
+            help="Distil an ensemble into the model: each training window's target is "
+            "(1 - W) x its label + W x the probabilities that --distill-members networks of "
+            "this recipe, trained first, give the window; 0 is off.",
+        ),
+        click.option(
+            "--distill-members",
+            type=click.IntRange(min=1),
+            default=2,
+            show_default=True,
+            help="Networks in the distillation teacher (seeds --seed, --seed + 1, ...).",
+        ),
+        click.option(
             "--mixup",
             "mixup_alpha",
             type=click.FloatRange(min=0.0),
@@ -133,6 +150,8 @@ RECIPE_OPTIONS = {
     "teacher_weight": "teacher_weight",
     "teacher_kind": "teacher_kind",
     "mixup_alpha": "mixup_alpha",
+    "distill_weight": "distill_weight",
+    "distill_members": "distill_members",
 }
 
 
@@ -403,9 +422,8 @@ def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
     data = load_clipset(clips, labels)
     tr = [i for i, c in enumerate(clips) if c.speaker not in val]
     va = [i for i, c in enumerate(clips) if c.speaker in val]
-    with click.progressbar(
-        length=cfg.epochs * cfg.members, label="training", file=sys.stderr
-    ) as bar:
+    networks = cfg.members + (cfg.distill_members if cfg.distill_weight > 0 else 0)
+    with click.progressbar(length=cfg.epochs * networks, label="training", file=sys.stderr) as bar:
         result = fit(
             data.subset(tr),
             data.subset(va) if va else None,
