@@ -224,6 +224,33 @@ def test_evaluate_members_with_a_model_cache(tmp_path):
     assert one["model"]["macs_per_window"] * 2 == report["model"]["macs_per_window"]
 
 
+def test_train_with_distillation_gives_one_network(manifest, tmp_path):
+    """--distill trains the two-network teacher first, then one student network: the record
+    holds the recipe, the model is one network (a single network's MACs)."""
+    runner = CliRunner()
+    small = ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--all-speakers"]
+    common = ["train", "--data", str(manifest), "--corpus", "auto", *small, "--norm", "window"]
+    taught, plain = tmp_path / "taught.keras", tmp_path / "plain.keras"
+    args = [*common, "--distill", "0.5", "-o", str(taught)]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, [*common, "-o", str(plain)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = json.loads(taught.with_suffix(".train.json").read_text())
+    assert record["train_config"]["distill_weight"] == 0.5
+    assert record["train_config"]["distill_members"] == 2
+    import keras
+
+    from converters.models import count_macs
+
+    a, b = keras.models.load_model(taught), keras.models.load_model(plain)
+    assert count_macs(a) == count_macs(b)
+    pairs = zip(a.get_weights(), b.get_weights(), strict=True)
+    assert not all(np.array_equal(u, v) for u, v in pairs)
+    result = runner.invoke(main, [*common, "--distill", "1.5", "-o", str(plain)])
+    assert result.exit_code == 2 and "--distill" in result.output
+
+
 @pytest.mark.parametrize("members", ["0", "-1"])
 def test_members_below_one_is_a_usage_error(tmp_path, members):
     args = ["train", "--members", members, "-o", str(tmp_path / "m.keras")]

@@ -113,7 +113,8 @@ def test_member_configs_and_cache_keys():
         TrainConfig(members=0).member_configs()
     # A recipe recorded before the field existed reads as one network.
     old = TrainConfig().to_dict()
-    del old["members"]
+    for name in ("members", "distill_weight", "distill_members"):  # added since keys existed
+        del old[name]
     assert TrainConfig.from_dict(old).members == 1
     # A member's cache key is the key it had before ensembles existed.
     import hashlib
@@ -124,3 +125,10 @@ def test_member_configs_and_cache_keys():
     assert fold_model_key(TrainConfig(), "p", "f", ["a"], []) == before[:20]
     with pytest.raises(ValueError, match="one network"):
         fold_model_key(dataclasses.replace(cfg), "p", "f", ["a"], [])
+    distilled = TrainConfig(distill_weight=0.5)
+    assert fold_model_key(distilled, "p", "f", ["a"], []) != before[:20]
+    teacher = distilled.distill_teacher_config()
+    assert teacher.members == 2 and teacher.distill_weight == 0.0
+    assert [m.seed for m in teacher.member_configs()] == [0, 1]
+    # the teacher's networks are the plain recipe's seeds 0 and 1: the same cache keys
+    assert fold_model_key(teacher.member_configs()[0], "p", "f", ["a"], []) == before[:20]

@@ -92,3 +92,52 @@ def test_ensemble_fold_reuses_cached_members_and_trains_only_the_new_seed(clips,
                      int8=False, log=str)  # fmt: skip
     assert len(list(cache.iterdir())) == 4  # the ensemble's second network is seed 1's
     assert again["folds"][0]["best_epoch"] == 1
+
+
+def test_distilled_fold_takes_its_teacher_networks_from_the_cache(clips, tmp_path):
+    """distill_weight > 0: the teacher is the recipe's two-seed ensemble, whose networks are
+    cached under their own keys (a later members=2 run trains nothing); the student is one
+    network of its own, different from seed 0's."""
+    fold = folds_for("emodb-loso", clips)[0][0]
+    cache = tmp_path / "cache"
+    student = dataclasses.replace(TINY, distill_weight=0.5)
+    taught = evaluate(clips, "emodb-loso", student, LABELS, folds=[fold], model_cache=cache,
+                      int8=False, log=str)  # fmt: skip
+    kept = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(kept) == 6  # teacher seeds 0 and 1, and the student
+    pair = dataclasses.replace(TINY, members=2)
+    evaluate(clips, "emodb-loso", pair, LABELS, folds=[fold], model_cache=cache, int8=False,
+             log=str)  # fmt: skip
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == kept
+    assert (
+        taught["model"]["macs_per_window"] * 2
+        == evaluate(
+            clips, "emodb-loso", pair, LABELS, folds=[fold], model_cache=cache, int8=False, log=str
+        )["model"]["macs_per_window"]
+    )
+
+
+def test_distillation_targets_follow_the_teacher(clips):
+    """With distill_weight 1 the labels are replaced by the teacher's probabilities: a teacher
+    that always says "anger" pulls the student's predictions there; without it they are not."""
+    import keras
+    import numpy as np
+
+    from converters.train import fit, keras_predict, load_clipset, session_stats, window_inputs
+    from edgeser.frontend import Frontend
+
+    data = load_clipset(clips, LABELS)
+    constant = keras.Sequential([
+        keras.Input((TINY.window_frames, 40, 1)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros",
+                           bias_initializer=keras.initializers.Constant([6.0, 0.0, 0.0])),
+    ])  # fmt: skip
+    frontend = Frontend()
+    x = window_inputs(frontend, data, TINY, rng=None, stats=session_stats(frontend, data))
+    share = {}
+    for weight in (0.0, 1.0):
+        cfg = dataclasses.replace(TINY, epochs=6, distill_weight=weight)
+        student = fit(data, None, cfg, fixed_epochs=6, distill_teacher=constant).model
+        share[weight] = float(np.mean(keras_predict(student, x).argmax(axis=1) == 0))
+    assert share[1.0] >= 0.9 and share[1.0] - share[0.0] >= 0.3, share
