@@ -383,6 +383,40 @@ def _clips_for(data_dir: str | None, corpus: str):
     return _corpus_clips(data_dir, corpus)
 
 
+def _distill_teacher(path: str | None, cfg, labels: list[str], clips: int, val: list[str]):
+    """The Keras teacher of ``--distill-from`` (None without it), checked against the recipe:
+    its record must hold ``cfg``'s teacher recipe, these labels, clips and validation speakers.
+    """
+    if path is None:
+        return None
+    if cfg.distill_weight <= 0:
+        raise InputError("--distill-from needs --distill W (W > 0)")
+    import json as _json
+
+    from converters.train import TrainConfig
+
+    record_path = Path(path).with_suffix(".train.json")
+    if not Path(path).is_file() or not record_path.is_file():
+        raise InputError(f"--distill-from {path}: needs the model and its {record_path.name}")
+    record = _json.loads(record_path.read_text())
+    try:
+        recipe = TrainConfig.from_dict(record["train_config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"--distill-from {path}: malformed train_config ({exc})") from None
+    if recipe != cfg.distill_teacher_config():
+        raise InputError(
+            f"--distill-from {path}: not this recipe's teacher (--members "
+            f"{cfg.distill_members} of the same recipe and seed, without --distill)"
+        )
+    if record.get("labels") != labels or record.get("data", {}).get("clips") != clips:
+        raise InputError(f"--distill-from {path}: trained on other labels or clips")
+    if record.get("validation_speakers", []) != val:
+        raise InputError(f"--distill-from {path}: trained with other validation speakers")
+    import keras
+
+    return keras.models.load_model(path)
+
+
 @main.command()
 @click.option(
     "--corpus",
@@ -405,8 +439,15 @@ def _clips_for(data_dir: str | None, corpus: str):
     help="Train on every speaker for exactly --epochs epochs (no validation speakers; take "
     "the epoch count from a speaker-independent evaluation of the same recipe).",
 )
+@click.option(
+    "--distill-from",
+    type=click.Path(dir_okay=False),
+    help="With --distill: the teacher, already trained (a NAME.keras whose NAME.train.json "
+    "holds this recipe's teacher: --members N of it, on the same clips), instead of training "
+    "it first.",
+)
 @_training_options
-def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
+def train(corpus, out_path, all_speakers, distill_from, data_dir, **train_args) -> None:
     """Train an emotion model on a corpus (or both): by default the epoch is chosen on two
     held-out training speakers per corpus; with --all-speakers every speaker is trained on for
     a fixed number of epochs."""
@@ -419,10 +460,12 @@ def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
     clips = _clips_for(data_dir, corpus)
     labels = _labels_of(clips)
     val = set() if all_speakers else validation_speakers_per_corpus(clips, 0)
+    teacher_model = _distill_teacher(distill_from, cfg, labels, len(clips), sorted(val))
     data = load_clipset(clips, labels)
     tr = [i for i, c in enumerate(clips) if c.speaker not in val]
     va = [i for i, c in enumerate(clips) if c.speaker in val]
-    networks = cfg.members + (cfg.distill_members if cfg.distill_weight > 0 else 0)
+    taught_here = cfg.distill_weight > 0 and teacher_model is None
+    networks = cfg.members + (cfg.distill_members if taught_here else 0)
     with click.progressbar(length=cfg.epochs * networks, label="training", file=sys.stderr) as bar:
         result = fit(
             data.subset(tr),
@@ -431,6 +474,7 @@ def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
             log=lambda _line: bar.update(1),
             fixed_epochs=cfg.epochs if all_speakers else None,
             teacher=_fit_teacher(cfg, clips, tr, data.labels),
+            distill_teacher=teacher_model,
         )
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -459,6 +503,8 @@ def train(corpus, out_path, all_speakers, data_dir, **train_args) -> None:
         "seconds": round(result.seconds, 1),
         "all_speakers": bool(all_speakers),
     }
+    if distill_from:
+        record["distilled_from"] = str(distill_from)
     out.with_suffix(".train.json").write_text(_json.dumps(record, indent=2, default=float) + "\n")
     if all_speakers:
         click.echo(f"wrote {out} ({cfg.epochs} epochs on all {len(clips)} clips)")

@@ -250,6 +250,30 @@ def test_train_with_distillation_gives_one_network(manifest, tmp_path):
     result = runner.invoke(main, [*common, "--distill", "1.5", "-o", str(plain)])
     assert result.exit_code == 2 and "--distill" in result.output
 
+    # The same student from a teacher trained apart: seeds 0 and 1 joined (edgeser ensemble).
+    for seed in (0, 1):
+        args = [*common, "--seed", str(seed), "-o", str(tmp_path / f"s{seed}.keras")]
+        assert runner.invoke(main, args).exit_code == 0
+    pair = tmp_path / "pair.keras"
+    args = ["ensemble", str(tmp_path / "s0.keras"), str(tmp_path / "s1.keras"), "-o", str(pair)]
+    assert runner.invoke(main, args).exit_code == 0
+    again = tmp_path / "again.keras"
+    args = [*common, "--distill", "0.5", "--distill-from", str(pair), "-o", str(again)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    c = keras.models.load_model(again)
+    for u, v in zip(a.get_weights(), c.get_weights(), strict=True):
+        np.testing.assert_allclose(u, v, atol=1e-5)
+    assert json.loads(again.with_suffix(".train.json").read_text())["distilled_from"] == str(pair)
+    # A teacher of another recipe, or no --distill, is a one-line error.
+    for extra, words in (
+        (["--distill", "0.5", "--lstm", "8"], "not this recipe's teacher"),
+        ([], "needs --distill"),
+    ):
+        args = [*common, *extra, "--distill-from", str(pair), "-o", str(tmp_path / "x.keras")]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2 and words in result.output, result.output
+
 
 @pytest.mark.parametrize("members", ["0", "-1"])
 def test_members_below_one_is_a_usage_error(tmp_path, members):
