@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-cache", default=None, help="keep/reuse each fold's trained model")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    if args.members < 1 or args.distill_members < 1 or not 0.0 <= args.distill <= 1.0:
+        p.error("--members and --distill-members must be >= 1, --distill in [0, 1]")
     root = ds.data_root(args.data)
     if root is None:
         print("emotion_table: no corpus (set --data or EDGESER_DATA)", file=sys.stderr)
