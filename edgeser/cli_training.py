@@ -10,6 +10,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
@@ -17,6 +18,9 @@ import numpy as np
 from edgeser.cli import InputError, _fail, main
 from edgeser.errors import EdgeserError
 from edgeser.frontend import Frontend
+
+if TYPE_CHECKING:  # the workstation side, imported where a command needs it
+    from converters.train import TrainConfig
 
 CORPUS_LABELS = {
     "emodb": ["neutral", "happiness", "sadness", "anger", "fear", "disgust", "boredom"],
@@ -383,32 +387,59 @@ def _clips_for(data_dir: str | None, corpus: str):
     return _corpus_clips(data_dir, corpus)
 
 
-def _distill_teacher(path: str | None, cfg, labels: list[str], clips: int, val: list[str]):
+def _training_record(model_path: str | Path, who: str = "") -> tuple[dict, TrainConfig]:
+    """The ``edgeser train`` record beside ``model_path`` (NAME.train.json) and its recipe as a
+    TrainConfig. ``who`` prefixes the one-line InputError (missing model or record, unreadable
+    or malformed record)."""
+    import json as _json
+
+    from converters.train import TrainConfig
+
+    where = f"{who}{model_path}"
+    record_path = Path(model_path).with_suffix(".train.json")
+    if not Path(model_path).is_file() or not record_path.is_file():
+        raise InputError(
+            f"{where}: needs the model and its {record_path.name} (from edgeser train)"
+        )
+    try:
+        record = _json.loads(record_path.read_text())
+        return record, TrainConfig.from_dict(record["train_config"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{where}: malformed {record_path.name} ({exc})") from None
+
+
+def _data_record(data_dir: str | None, corpus: str, clips) -> dict:
+    """The ``data`` entry of a training record: where the clips came from and how many."""
+    return {
+        "root": str(data_dir or ""),
+        "corpus": corpus,
+        "clips": len(clips),
+        "speakers": len({c.speaker for c in clips}),
+        "per_corpus": {
+            k: {
+                "clips": sum(c.corpus == k for c in clips),
+                "speakers": len({c.speaker for c in clips if c.corpus == k}),
+            }
+            for k in sorted({c.corpus for c in clips})
+        },
+    }
+
+
+def _distill_teacher(path: str | None, cfg, labels: list[str], data: dict, val: list[str]):
     """The Keras teacher of ``--distill-from`` (None without it), checked against the recipe:
-    its record must hold ``cfg``'s teacher recipe, these labels, clips and validation speakers.
+    its record must hold ``cfg``'s teacher recipe, these labels, data and validation speakers.
     """
     if path is None:
         return None
     if cfg.distill_weight <= 0:
         raise InputError("--distill-from needs --distill W (W > 0)")
-    import json as _json
-
-    from converters.train import TrainConfig
-
-    record_path = Path(path).with_suffix(".train.json")
-    if not Path(path).is_file() or not record_path.is_file():
-        raise InputError(f"--distill-from {path}: needs the model and its {record_path.name}")
-    record = _json.loads(record_path.read_text())
-    try:
-        recipe = TrainConfig.from_dict(record["train_config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"--distill-from {path}: malformed train_config ({exc})") from None
+    record, recipe = _training_record(path, "--distill-from ")
     if recipe != cfg.distill_teacher_config():
         raise InputError(
             f"--distill-from {path}: not this recipe's teacher (--members "
             f"{cfg.distill_members} of the same recipe and seed, without --distill)"
         )
-    if record.get("labels") != labels or record.get("data", {}).get("clips") != clips:
+    if record.get("labels") != labels or record.get("data") != data:
         raise InputError(f"--distill-from {path}: trained on other labels or clips")
     if record.get("validation_speakers", []) != val:
         raise InputError(f"--distill-from {path}: trained with other validation speakers")
@@ -460,7 +491,8 @@ def train(corpus, out_path, all_speakers, distill_from, data_dir, **train_args) 
     clips = _clips_for(data_dir, corpus)
     labels = _labels_of(clips)
     val = set() if all_speakers else validation_speakers_per_corpus(clips, 0)
-    teacher_model = _distill_teacher(distill_from, cfg, labels, len(clips), sorted(val))
+    data_record = _data_record(data_dir, corpus, clips)
+    teacher_model = _distill_teacher(distill_from, cfg, labels, data_record, sorted(val))
     data = load_clipset(clips, labels)
     tr = [i for i, c in enumerate(clips) if c.speaker not in val]
     va = [i for i, c in enumerate(clips) if c.speaker in val]
@@ -483,19 +515,7 @@ def train(corpus, out_path, all_speakers, distill_from, data_dir, **train_args) 
         "labels": labels,
         "train_config": cfg.to_dict(),
         "normalisation": cfg.normalisation.to_dict(),
-        "data": {
-            "root": str(data_dir or ""),
-            "corpus": corpus,
-            "clips": len(clips),
-            "speakers": len({c.speaker for c in clips}),
-            "per_corpus": {
-                k: {
-                    "clips": sum(c.corpus == k for c in clips),
-                    "speakers": len({c.speaker for c in clips if c.corpus == k}),
-                }
-                for k in sorted({c.corpus for c in clips})
-            },
-        },
+        "data": data_record,
         "validation_speakers": sorted(val),
         "best_epoch": result.best_epoch,
         "val_uar": None if all_speakers else result.best_val_uar,
@@ -549,14 +569,10 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     from converters.export import export_model
     from converters.models import count_macs
     from converters.quantize import ConversionError
-    from converters.train import TrainConfig, load_clipset, session_stats, window_inputs
+    from converters.train import load_clipset, session_stats, window_inputs
 
     src = Path(keras_model)
-    record_path = src.with_suffix(".train.json")
-    if not src.is_file() or not record_path.is_file():
-        raise InputError(f"{src}: needs the model and its {record_path.name} (from edgeser train)")
-    record = _json.loads(record_path.read_text())
-    cfg = TrainConfig.from_dict(record["train_config"])
+    record, cfg = _training_record(src)
     clips = _clips_for(data_dir or record["data"]["root"] or None, record["data"]["corpus"])
     labels = record["labels"]
     rng = np.random.default_rng(cfg.seed)
@@ -611,18 +627,12 @@ def ensemble(members, out_path) -> None:
 
     import keras
 
-    from converters.train import FitResult, TrainConfig, combine_fits
+    from converters.train import FitResult, combine_fits
 
-    records = []
-    for member in members:
-        record_path = Path(member).with_suffix(".train.json")
-        if not Path(member).is_file() or not record_path.is_file():
-            raise InputError(f"{member}: needs the model and its {record_path.name}")
-        records.append(_json.loads(record_path.read_text()))
+    records, configs = zip(*(_training_record(m) for m in members), strict=True)
     if len(records) < 2:
         raise InputError("an ensemble needs at least two member models")
     first = records[0]
-    configs = [TrainConfig.from_dict(r["train_config"]) for r in records]
     if any(c.members != 1 for c in configs):
         raise InputError("every member must be one network (trained with --members 1)")
     for member, record, cfg in zip(members[1:], records[1:], configs[1:], strict=True):

@@ -184,6 +184,10 @@ def test_ensemble_of_separately_trained_seeds_equals_train_members(manifest, tmp
     result = runner.invoke(main, [*base, "--seed", "1", "--lstm", "8", "-o", str(other)])
     assert result.exit_code == 0, result.output
     cases.append(([paths["s0"], other], "beyond the seed"))
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(paths["s1"].read_bytes())
+    broken.with_suffix(".train.json").write_text("not json")
+    cases.append(([paths["s0"], broken], "malformed broken.train.json"))
     for members, message in cases:
         args = ["ensemble", *map(str, members), "-o", str(tmp_path / "bad.keras")]
         result = runner.invoke(main, args)
