@@ -131,14 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
     p.add_argument("--distill", type=float, default=0.0, help="ensemble distillation weight")
     p.add_argument("--distill-members", type=int, default=2)
+    p.add_argument("--periodicity-bands", type=int, default=0, help="periodicity columns")
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--model-cache", default=None, help="keep/reuse each fold's trained model")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    if args.members < 1 or args.distill_members < 1 or not 0.0 <= args.distill <= 1.0:
-        p.error("--members and --distill-members must be >= 1, --distill in [0, 1]")
+    if (
+        args.members < 1
+        or args.distill_members < 1
+        or not 0.0 <= args.distill <= 1.0
+        or not 0 <= args.periodicity_bands <= 32
+    ):
+        p.error(
+            "--members and --distill-members must be >= 1, --distill in [0, 1], "
+            "--periodicity-bands in 0..32"
+        )
     root = ds.data_root(args.data)
     if root is None:
         print("emotion_table: no corpus (set --data or EDGESER_DATA)", file=sys.stderr)
@@ -157,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         mixup_alpha=args.mixup,
         distill_weight=args.distill,
         distill_members=args.distill_members,
+        periodicity_bands=args.periodicity_bands,
         teacher_kind=args.teacher_kind,
         session_subset_probability=args.session_subsets,
         normalisation=Normalisation.named(args.norm),

@@ -129,7 +129,7 @@ def clip_scores(
 
 # TrainConfig fields added after fold-model keys were first made: left out of a key at their
 # default value, so that the models cached before they existed are found again.
-_KEY_DEFAULTS = {"distill_weight": 0.0, "distill_members": 2}
+_KEY_DEFAULTS = {"distill_weight": 0.0, "distill_members": 2, "periodicity_bands": 0}
 
 
 def fold_model_key(
@@ -303,7 +303,7 @@ def evaluate(
     start = time.time()
     data = load_clipset(list(clips) + list(extra_clips), labels)
     n_main = len(clips)
-    frontend = Frontend()
+    frontend = Frontend(cfg.frontend_config())
     classes = sorted({labels.index(c.label) for c in clips})
     y_true: list[int] = []
     preds: dict[str, list[int]] = {f"{k}_{s}": [] for k in ("float", "int8") for s in SESSIONS}

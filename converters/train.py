@@ -117,9 +117,17 @@ class TrainConfig:
     # clips; it is training-only: the exported model is the one student network. 0: off.
     distill_weight: float = 0.0
     distill_members: int = 2
+    # Periodicity columns after the 40 Mel bands (edgeser.frontend.periodicity): the frames'
+    # autocorrelation over 80..400 Hz pitch periods, the pitch that the Mel bands barely
+    # resolve. 0: none (the frontend of every model before this field).
+    periodicity_bands: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def frontend_config(self) -> FrontendConfig:
+        """The frontend this recipe trains on (and its model runs on)."""
+        return FrontendConfig(periodicity_bands=self.periodicity_bands)
 
     def distill_teacher_config(self) -> TrainConfig:
         """The recipe of the distillation teacher: ``distill_members`` networks of this recipe
@@ -184,7 +192,8 @@ class ClipSet:
     def voiced_of(self, frontend: Frontend) -> list[np.ndarray]:
         """The device's voiced flags of every clip (a fresh gate per clip), cached."""
         if self.voiced is None:
-            self.voiced = [voiced_flags(f) for f in self.frames_of(frontend)]
+            mel = frontend.config.num_bands
+            self.voiced = [voiced_flags(f, mel_bands=mel) for f in self.frames_of(frontend)]
         return self.voiced
 
     @property
@@ -241,7 +250,7 @@ class SessionSampler:
 
     def __init__(self, frontend: Frontend, data: ClipSet, p: float) -> None:
         self.frames, self.voiced = data.frames_of(frontend), data.voiced_of(frontend)
-        self.bands = frontend.config.num_bands
+        self.bands = frontend.config.num_features
         self.p = p
         self.speaker_stats = session_stats(frontend, data, "speaker")
         self.groups: dict[str, list[int]] = {}
@@ -341,7 +350,7 @@ def window_inputs(
     clip's first window. ``stats``: one session statistics array per clip (:func:`session_stats`)
     or a :class:`SessionSampler`, for ``"session"`` normalisation."""
     order = list(range(len(data.clips))) if order is None else list(order)
-    bands = frontend.config.num_bands
+    bands = frontend.config.num_features
     out = np.empty((len(order), cfg.window_frames, bands, 1), np.float32)
     frames_all = data.frames_of(frontend)
     for n, i in enumerate(order):
@@ -385,7 +394,7 @@ def predict_clips(
     of all clips go through it together. ``stats``: one session statistics array per clip
     (:func:`session_stats`). Returns (clips, classes).
     """
-    bands = frontend.config.num_bands
+    bands = frontend.config.num_features
     batches, owner = [], []
     for i, frames in enumerate(data.frames_of(frontend)):
         windows = recording_windows(frames, cfg.window_frames, hop_frames)
@@ -545,7 +554,6 @@ def fit(
     train: ClipSet,
     val: ClipSet | None,
     cfg: TrainConfig,
-    frontend_config: FrontendConfig | None = None,
     log: Callable[[str], None] | None = None,
     fixed_epochs: int | None = None,
     teacher: np.ndarray | None = None,
@@ -563,12 +571,12 @@ def fit(
     clips)."""
     if cfg.distill_weight > 0 and distill_teacher is None:
         distill_teacher = fit(
-            train, val, cfg.distill_teacher_config(), frontend_config, log, fixed_epochs, teacher
+            train, val, cfg.distill_teacher_config(), log, fixed_epochs, teacher
         ).model
     if cfg.members != 1:
         return combine_fits(
             [
-                fit(train, val, m, frontend_config, log, fixed_epochs, teacher, distill_teacher)
+                fit(train, val, m, log, fixed_epochs, teacher, distill_teacher)
                 for m in cfg.member_configs()
             ]
         )
@@ -577,10 +585,10 @@ def fit(
 
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
-    frontend = Frontend(frontend_config)
+    frontend = Frontend(cfg.frontend_config())
     rng = np.random.default_rng(cfg.seed)
     n_classes = len(train.label_names)
-    model = build_model(cfg, n_classes, frontend.config.num_bands)
+    model = build_model(cfg, n_classes, frontend.config.num_features)
     use_teacher = cfg.teacher_weight > 0
     use_mixup = cfg.mixup_alpha > 0
     use_distill = cfg.distill_weight > 0

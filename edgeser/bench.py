@@ -303,9 +303,9 @@ def model_windows(model: Any, source: AudioSource, count: int = 64) -> tuple[np.
     windows = np.stack([frames[s : s + wf] for s in range(0, frames.shape[0] - wf + 1, 50)])
     session: Any = (None, None)
     if model.meta.normalisation.mode == "session":
-        session = voiced_stats([frames])
+        session = voiced_stats([frames], mel_bands=cfg.num_bands)
         if session is None:
-            session = no_session_stats(cfg.num_bands)
+            session = no_session_stats(cfg.num_features)
     return windows[:count], session
 
 

@@ -110,7 +110,8 @@ class _Recording:
                 f"{source}: audio is {duration:.2f} s long, shorter than the model's "
                 f"{plan.model_seconds:.2f} s window"
             )
-        return cls(source, duration, frames, voiced_flags(frames, settings.vad))
+        mel = model.meta.frontend.num_bands
+        return cls(source, duration, frames, voiced_flags(frames, settings.vad, mel))
 
 
 def _session_stats(recordings: list[_Recording]) -> np.ndarray | None:

@@ -120,6 +120,7 @@ def _summarise(
         f"frontend  {config.num_bands} HTK Mel bands {config.lower_hz:g}-{config.upper_hz:g} Hz, "
         f"{config.window_samples}-sample window, {config.hop_samples}-sample hop, "
         f"{config.fft_size}-point spectrum, engine {engine}"
+        + (f", {config.periodicity_bands} periodicity columns" if config.periodicity_bands else "")
     )
     if frames.shape[0] == 0:
         echo(f"frames    0 (audio shorter than one {config.window_samples}-sample window)")

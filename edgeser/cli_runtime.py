@@ -461,11 +461,12 @@ def _info_text(model, report, full_edgetpu: bool) -> str:
         f"file        {model.path} ({meta.tflite_bytes:,} bytes, sha256 {meta.tflite_sha256})",
         f"backend     {model.backend.describe()}",
         f"labels      {', '.join(meta.labels)}",
-        f"window      {meta.window_frames} frames x {fe.num_bands} bands "
+        f"window      {meta.window_frames} frames x {fe.num_features} features "
         f"({((meta.window_frames - 1) * fe.hop_samples + fe.window_samples) / fe.sample_rate:g} s)",
         f"frontend    spec v{fe.spec_version}: {fe.sample_rate} Hz, {fe.window_samples}-sample "
         f"window, {fe.hop_samples}-sample hop, {fe.fft_size}-point, {fe.num_bands} HTK Mel bands "
-        f"{fe.lower_hz:g}-{fe.upper_hz:g} Hz",
+        f"{fe.lower_hz:g}-{fe.upper_hz:g} Hz"
+        + (f", {fe.periodicity_bands} periodicity columns" if fe.periodicity_bands else ""),
         f"normalise   {norm.mode} (scale {norm.scale_db:g} dB"
         + (f", offset {norm.offset_db:g} dB)" if norm.mode == "fixed" else ")"),
         f"input       {meta.input.dtype} {list(meta.input.shape)} scale {meta.input.scale:.6g} "

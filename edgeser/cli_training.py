@@ -124,6 +124,14 @@ def _training_options(func):
             help="Networks in the distillation teacher (seeds --seed, --seed + 1, ...).",
         ),
         click.option(
+            "--periodicity-bands",
+            type=click.IntRange(min=0, max=32),
+            default=0,
+            show_default=True,
+            help="Periodicity columns after the Mel bands: the frames' autocorrelation over "
+            "80-400 Hz pitch periods, in log-spaced ranges (0: none).",
+        ),
+        click.option(
             "--mixup",
             "mixup_alpha",
             type=click.FloatRange(min=0.0),
@@ -156,6 +164,7 @@ RECIPE_OPTIONS = {
     "mixup_alpha": "mixup_alpha",
     "distill_weight": "distill_weight",
     "distill_members": "distill_members",
+    "periodicity_bands": "periodicity_bands",
 }
 
 
@@ -581,7 +590,8 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     model = keras.models.load_model(src)
     # Session statistics of the representative clips as the device takes them (voiced frames
     # of each speaker's clips), so the int8 input range matches what the device feeds.
-    stats = session_stats(Frontend(), data) if cfg.normalisation.mode == "session" else None
+    frontend = Frontend(cfg.frontend_config())
+    stats = session_stats(frontend, data) if cfg.normalisation.mode == "session" else None
     out = Path(out_path) if out_path else src.with_suffix(".tflite")
     summary = metrics_summary([_json.loads(Path(m).read_text()) for m in metrics_json])
     if note:
@@ -592,10 +602,10 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
             out,
             name=name or src.stem,
             labels=labels,
-            frontend=Frontend().config,
+            frontend=frontend.config,
             normalisation=cfg.normalisation,
             window_frames=cfg.window_frames,
-            representative=window_inputs(Frontend(), data, cfg, rng=None, stats=stats),
+            representative=window_inputs(frontend, data, cfg, rng=None, stats=stats),
             macs=count_macs(model),
             training=record,
             metrics=summary,

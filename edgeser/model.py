@@ -204,11 +204,11 @@ class EmotionModel:
 
     def _check_tensors(self) -> None:
         meta, inp, out = self.meta, self._input, self._output
-        expect_in = (1, meta.window_frames, meta.frontend.num_bands, 1)
+        expect_in = (1, meta.window_frames, meta.frontend.num_features, 1)
         if tuple(inp["shape"]) != expect_in or tuple(meta.input.shape) != expect_in:
             raise ModelError(
                 f"{self.path}: input shape {tuple(inp['shape'])} does not match the metadata "
-                f"{expect_in} ({meta.window_frames} frames x {meta.frontend.num_bands} bands)"
+                f"{expect_in} ({meta.window_frames} frames x {meta.frontend.num_features} features)"
             )
         if np.dtype(inp["dtype"]).name != meta.input.dtype:
             raise ModelError(f"{self.path}: input dtype {np.dtype(inp['dtype']).name} != metadata")

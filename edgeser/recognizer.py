@@ -136,9 +136,10 @@ class Recognizer:
         self.labels = self.model.labels
         self.plan = WindowPlan(self.model, self.settings)
         self._stream = Frontend(self.model.meta.frontend).stream()
-        self._gate = VoiceGate(self.settings.vad)
+        fe = self.model.meta.frontend
+        self._gate = VoiceGate(self.settings.vad, mel_bands=fe.num_bands)
         self._session = SessionMean(
-            self.model.meta.frontend.num_bands, deviation=self.model.meta.normalisation.session_std
+            fe.num_features, deviation=self.model.meta.normalisation.session_std
         )
         self.reset()
 
@@ -151,7 +152,7 @@ class Recognizer:
         self._session.reset()
         self._last_voiced: int | None = None  # stream index of the last voiced frame
         self.sessions_started = 1
-        bands = self.model.meta.frontend.num_bands
+        bands = self.model.meta.frontend.num_features
         self._frames = np.zeros((0, bands), dtype=np.int16)
         self._voiced = np.zeros(0, dtype=bool)
         self._base = 0  # stream index of self._frames[0]

@@ -47,17 +47,18 @@ def session_stats(
     speakers: Sequence[str],
     session: str,
     vad: VadConfig | None = None,
+    mel_bands: int | None = None,
 ) -> list[np.ndarray | None]:
-    """The session statistics ``[mean_q7, std_q7]`` ((2, bands) int64, or None when nothing was
-    voiced) for each recording."""
+    """The session statistics ``[mean_q7, std_q7]`` ((2, features) int64, or None when nothing
+    was voiced) for each recording (``mel_bands``: as :class:`edgeser.vad.VoiceGate`)."""
     if session not in SESSIONS:
         raise ConfigError(f"session must be one of {', '.join(SESSIONS)}: {session!r}")
     if session == "file":
-        return [voiced_stats([f], vad) for f in frames]
+        return [voiced_stats([f], vad, mel_bands) for f in frames]
     groups: dict[str, list[np.ndarray]] = {}
     for f, speaker in zip(frames, speakers, strict=True):
         groups.setdefault(speaker, []).append(f)
-    stats = {speaker: voiced_stats(group, vad) for speaker, group in groups.items()}
+    stats = {speaker: voiced_stats(group, vad, mel_bands) for speaker, group in groups.items()}
     return [stats[s] for s in speakers]
 
 
@@ -78,8 +79,9 @@ def score_recordings(
     ``pcm``: int16 mono recordings at the model's sample rate; ``speakers``: one id each."""
     frontend = Frontend(model.meta.frontend)
     frames = [frontend.compute(p) for p in pcm]
-    all_stats = session_stats(frames, speakers, session)
-    silent = no_session_stats(model.meta.frontend.num_bands)
+    fe = model.meta.frontend
+    all_stats = session_stats(frames, speakers, session, mel_bands=fe.num_bands)
+    silent = no_session_stats(fe.num_features)
     needs_session = model.meta.normalisation.mode == "session"
     out = np.zeros((len(frames), len(model.labels)))
     for i, (f, stats) in enumerate(zip(frames, all_stats, strict=True)):

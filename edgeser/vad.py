@@ -1,11 +1,13 @@
 """Voice-activity gate and per-session band statistics on the frontend's dB frames.
 
 Integer-only, frame by frame, so the device, the training pipeline and firmware agree.
-Frames are the frontend's int16 dB values in Q7 (value / 128 = dB), shape (frames, bands).
+Frames are the frontend's int16 dB values in Q7 (value / 128 = dB), shape (frames, bands);
+with periodicity columns after the Mel bands (``FrontendConfig.periodicity_bands``), the frame
+level averages the ``mel_bands`` Mel columns only, and the session statistics cover every column.
 
 Per frame:
 
-    level  = floor(sum(frame) / bands)                       frame level, dB Q7
+    level  = floor(sum(frame[:mel_bands]) / mel_bands)       frame level, dB Q7
     floor  = level                       if level < floor    noise floor: follows dips at once,
            = floor + ((level - floor) >> rise_shift)  else   rises slowly (time constant
                                                              2**rise_shift frames)
@@ -63,8 +65,11 @@ class VadConfig:
 class VoiceGate:
     """Streaming voice-activity gate (see the module docstring); ``reset()`` starts over."""
 
-    def __init__(self, config: VadConfig | None = None) -> None:
+    def __init__(self, config: VadConfig | None = None, mel_bands: int | None = None) -> None:
+        """``mel_bands``: how many leading columns of a frame are Mel bands (the frame level's
+        columns); None: all of them (frames without periodicity columns)."""
         self.config = config if config is not None else VadConfig()
+        self.mel_bands = mel_bands
         self._absolute = round(self.config.absolute_db * 128)
         self._margin = round(self.config.margin_db * 128)
         self.noise_floor_q7: int | None = None
@@ -77,7 +82,7 @@ class VoiceGate:
         frames = np.asarray(frames_q7)
         if frames.ndim != 2:
             raise ValueError(f"frames must be (n, bands), got shape {frames.shape}")
-        levels = frame_levels_q7(frames)
+        levels = frame_levels_q7(frames if self.mel_bands is None else frames[:, : self.mel_bands])
         voiced = np.zeros(levels.shape[0], dtype=bool)
         floor = self.noise_floor_q7
         shift, absolute, margin = self.config.rise_shift, self._absolute, self._margin
@@ -97,9 +102,12 @@ def frame_levels_q7(frames_q7: np.ndarray) -> np.ndarray:
     return frames.sum(axis=1) // frames.shape[1]
 
 
-def voiced_flags(frames_q7: np.ndarray, config: VadConfig | None = None) -> np.ndarray:
-    """Voiced flags of one recording's frames, with a fresh gate."""
-    return VoiceGate(config).process(frames_q7)
+def voiced_flags(
+    frames_q7: np.ndarray, config: VadConfig | None = None, mel_bands: int | None = None
+) -> np.ndarray:
+    """Voiced flags of one recording's frames, with a fresh gate (``mel_bands``: as
+    :class:`VoiceGate`)."""
+    return VoiceGate(config, mel_bands).process(frames_q7)
 
 
 class SessionMean:
@@ -181,25 +189,28 @@ def gated_session(
 
 
 def voiced_session(
-    recordings_q7: Sequence[np.ndarray], config: VadConfig | None = None
+    recordings_q7: Sequence[np.ndarray],
+    config: VadConfig | None = None,
+    mel_bands: int | None = None,
 ) -> SessionMean | None:
     """The :class:`SessionMean` of the voiced frames of several recordings of one speaker or
     session, each gated with a fresh :class:`VoiceGate`; None for no recordings."""
-    return gated_session(recordings_q7, [voiced_flags(f, config) for f in recordings_q7])
+    flags = [voiced_flags(f, config, mel_bands) for f in recordings_q7]
+    return gated_session(recordings_q7, flags)
 
 
 def voiced_mean(
-    recordings_q7: list[np.ndarray], config: VadConfig | None = None
+    recordings_q7: list[np.ndarray], config: VadConfig | None = None, mel_bands: int | None = None
 ) -> np.ndarray | None:
     """Per-band mean (Q7) of the voiced frames of the recordings (:func:`voiced_session`);
     None when nothing is voiced."""
-    session = voiced_session(recordings_q7, config)
+    session = voiced_session(recordings_q7, config, mel_bands)
     return None if session is None else session.mean_q7()
 
 
 def voiced_stats(
-    recordings_q7: list[np.ndarray], config: VadConfig | None = None
+    recordings_q7: list[np.ndarray], config: VadConfig | None = None, mel_bands: int | None = None
 ) -> np.ndarray | None:
     """As :func:`voiced_mean`, with the deviation: ``[mean_q7, std_q7]`` (2, bands) int64."""
-    session = voiced_session(recordings_q7, config)
+    session = voiced_session(recordings_q7, config, mel_bands)
     return None if session is None else session.stats_q7()

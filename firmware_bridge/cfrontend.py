@@ -76,6 +76,7 @@ class _Config(ctypes.Structure):
             "fft_size",
             "num_bands",
             "first_pass_size",
+            "periodicity_bands",
         )
     ]
 
@@ -88,6 +89,10 @@ class _Tables(ctypes.Structure):
         ("seg_start", ctypes.c_void_p),
         ("weights_q10", ctypes.c_void_p),
         ("log2_q16", ctypes.c_void_p),
+        ("periodicity_cos_q9", ctypes.c_void_p),
+        ("periodicity_lag_edges", ctypes.c_void_p),
+        ("periodicity_first_bin", ctypes.c_uint32),
+        ("periodicity_num_bins", ctypes.c_uint32),
     ]
 
 
@@ -135,7 +140,13 @@ class CFrontend:
                     t.weights_q10,
                     t.log2_q16,
                 )
-            )
+            ),
+            *(
+                None if a is None else a.ctypes.data
+                for a in (t.periodicity_cos_q9, t.periodicity_lag_edges)
+            ),
+            t.periodicity_first_bin,
+            t.periodicity_num_bins,
         )
         self._c_config = _Config(**c_config_fields(self.config))
         self._state = np.zeros(self._lib.ef_frontend_state_size() + 16, dtype=np.uint8)
@@ -153,7 +164,7 @@ class CFrontend:
         """All frames of a whole clip (a fresh computation; the stream is not touched)."""
         pcm = np.ascontiguousarray(check_pcm(pcm))
         count = self.config.num_frames(pcm.shape[0])
-        out = np.zeros((count, self.config.num_bands), dtype=np.int16)
+        out = np.zeros((count, self.config.num_features), dtype=np.int16)
         written = self._lib.ef_frontend_compute(
             self._state_ptr(), pcm.ctypes.data, pcm.shape[0], out.ctypes.data, count
         )
@@ -164,7 +175,7 @@ class CFrontend:
         """Streaming: append samples, return the newly complete frames."""
         chunk = np.ascontiguousarray(check_pcm(chunk, "chunk"))
         due = self._lib.ef_frontend_frames_due(self._state_ptr(), chunk.shape[0])
-        out = np.zeros((due, self.config.num_bands), dtype=np.int16)
+        out = np.zeros((due, self.config.num_features), dtype=np.int16)
         written = self._lib.ef_frontend_push(
             self._state_ptr(), chunk.ctypes.data, chunk.shape[0], out.ctypes.data, due
         )

@@ -63,7 +63,8 @@ def golden_vector(model: EmotionModel, name: str, pcm: np.ndarray) -> GoldenVect
         raise ValueError(f"golden vector {name}: shorter than one model window")
     window = frames[: meta.window_frames]
     norm = meta.normalisation
-    stats = voiced_stats([window], VadConfig()) if norm.mode == "session" else None
+    mel = meta.frontend.num_bands
+    stats = voiced_stats([window], VadConfig(), mel) if norm.mode == "session" else None
     if norm.mode == "session" and stats is None:
         raise ValueError(f"golden vector {name}: no voiced frame in the first window")
     mean = stats[0] if stats is not None else None
@@ -127,7 +128,8 @@ def model_header(model: EmotionModel) -> str:
 #define EDGESER_MODEL_SHA256 {_c_string(meta.tflite_sha256)}
 #define EDGESER_NUM_CLASSES {len(meta.labels)}
 #define EDGESER_WINDOW_FRAMES {meta.window_frames}
-#define EDGESER_NUM_BANDS {meta.frontend.num_bands}
+#define EDGESER_NUM_BANDS {meta.frontend.num_bands} /* Mel bands: the VAD's frame level */
+#define EDGESER_NUM_FEATURES {meta.frontend.num_features} /* values per frame (Mel + periodicity) */
 #define EDGESER_MACS_PER_WINDOW {meta.macs}
 
 /* The int8 model (TFLite flatbuffer), for tflite::GetModel(edgeser_model_tflite). */
@@ -137,7 +139,7 @@ extern const unsigned int edgeser_model_tflite_len;
 /* Class names in output order. */
 extern const char *const edgeser_labels[EDGESER_NUM_CLASSES];
 
-/* Input tensor: int8 [1, WINDOW_FRAMES, NUM_BANDS, 1]; output: int8 [1, NUM_CLASSES];
+/* Input tensor: int8 [1, WINDOW_FRAMES, NUM_FEATURES, 1]; output: int8 [1, NUM_CLASSES];
  * real = scale * (q - zero_point). The scales are informative: no float is needed on the
  * device, edgeser_normaliser holds the integer requantiser. */
 extern const float edgeser_input_scale;
@@ -251,15 +253,15 @@ TEST_PROGRAM = r"""/* Checks the C frontend, voice gate, session mean and normal
 #define MAX_FRAMES 1024
 
 static ef_frontend fe;
-static int16_t frames[MAX_FRAMES * EDGESER_NUM_BANDS];
-static int8_t input[EDGESER_WINDOW_FRAMES * EDGESER_NUM_BANDS];
+static int16_t frames[MAX_FRAMES * EDGESER_NUM_FEATURES];
+static int8_t input[EDGESER_WINDOW_FRAMES * EDGESER_NUM_FEATURES];
 
 static int check(const edgeser_golden_vector *g)
 {
     uint32_t done = 0, count = 0, t, b;
     ef_vad vad;
     ef_session_mean mean;
-    int32_t mean_q7[EDGESER_NUM_BANDS], std_q7[EDGESER_NUM_BANDS];
+    int32_t mean_q7[EDGESER_NUM_FEATURES], std_q7[EDGESER_NUM_FEATURES];
     const int32_t *mean_arg = NULL, *std_arg = NULL;
     if (ef_frontend_init(&fe, &edgeser_frontend_config, &edgeser_frontend_tables) != EF_OK) {
         printf("%s: bad frontend config\n", g->name);
@@ -268,7 +270,7 @@ static int check(const edgeser_golden_vector *g)
     while (done < g->num_samples) {
         const uint32_t n = g->num_samples - done < CHUNK ? g->num_samples - done : CHUNK;
         const int32_t got = ef_frontend_push(&fe, g->pcm + done, n,
-                                             frames + (size_t)count * EDGESER_NUM_BANDS,
+                                             frames + (size_t)count * EDGESER_NUM_FEATURES,
                                              MAX_FRAMES - count);
         if (got < 0) {
             printf("%s: frame buffer too small\n", g->name);
@@ -281,15 +283,15 @@ static int check(const edgeser_golden_vector *g)
         printf("%s: %u frames, expected %u\n", g->name, (unsigned)count, (unsigned)g->num_frames);
         return 1;
     }
-    if (memcmp(frames, g->frames, sizeof(int16_t) * count * EDGESER_NUM_BANDS) != 0) {
+    if (memcmp(frames, g->frames, sizeof(int16_t) * count * EDGESER_NUM_FEATURES) != 0) {
         printf("%s: frames differ\n", g->name);
         return 1;
     }
     ef_vad_init(&vad, &edgeser_vad_config);
-    ef_session_mean_init(&mean, EDGESER_NUM_BANDS);
+    ef_session_mean_init(&mean, EDGESER_NUM_FEATURES);
     for (t = 0; t < EDGESER_WINDOW_FRAMES; t++) {
-        if (ef_vad_frame(&vad, frames + (size_t)t * EDGESER_NUM_BANDS, EDGESER_NUM_BANDS)) {
-            ef_session_mean_add(&mean, frames + (size_t)t * EDGESER_NUM_BANDS);
+        if (ef_vad_frame(&vad, frames + (size_t)t * EDGESER_NUM_FEATURES, EDGESER_NUM_BANDS)) {
+            ef_session_mean_add(&mean, frames + (size_t)t * EDGESER_NUM_FEATURES);
         }
     }
     if (g->has_session_mean) {
@@ -297,7 +299,7 @@ static int check(const edgeser_golden_vector *g)
             printf("%s: no voiced frame\n", g->name);
             return 1;
         }
-        for (b = 0; b < EDGESER_NUM_BANDS; b++) {
+        for (b = 0; b < EDGESER_NUM_FEATURES; b++) {
             if (mean_q7[b] != g->session_mean_q7[b]) {
                 printf("%s: session mean differs in band %u\n", g->name, (unsigned)b);
                 return 1;
@@ -307,7 +309,7 @@ static int check(const edgeser_golden_vector *g)
     }
     if (g->has_session_std) {
         ef_session_std_get(&mean, std_q7);
-        for (b = 0; b < EDGESER_NUM_BANDS; b++) {
+        for (b = 0; b < EDGESER_NUM_FEATURES; b++) {
             if (std_q7[b] != g->session_std_q7[b]) {
                 printf("%s: session deviation differs in band %u\n", g->name, (unsigned)b);
                 return 1;
@@ -315,7 +317,7 @@ static int check(const edgeser_golden_vector *g)
         }
         std_arg = std_q7;
     }
-    if (ef_model_input(&edgeser_normaliser, frames, EDGESER_WINDOW_FRAMES, EDGESER_NUM_BANDS,
+    if (ef_model_input(&edgeser_normaliser, frames, EDGESER_WINDOW_FRAMES, EDGESER_NUM_FEATURES,
                        mean_arg, std_arg, input) != 0) {
         printf("%s: model input failed\n", g->name);
         return 1;
@@ -363,9 +365,9 @@ Generated by `edgeser export` (sha256 {sha}). Build and run the golden-vector ch
 In a TFLite Micro program (C++), per hop:
 
     ef_frontend_push(...)            -> new dB Q7 frames (edgeser_frontend_tables.h)
-    ef_vad_frame(...)                -> voiced? then ef_session_mean_add(...)
+    ef_vad_frame(..., EDGESER_NUM_BANDS) -> voiced? then ef_session_mean_add(...)
     ef_session_mean_get(...), and ef_session_std_get(...) when edgeser_normaliser.session_std
-    ef_model_input(&edgeser_normaliser, window, EDGESER_WINDOW_FRAMES, EDGESER_NUM_BANDS,
+    ef_model_input(&edgeser_normaliser, window, EDGESER_WINDOW_FRAMES, EDGESER_NUM_FEATURES,
                    session_mean_q7, session_std_q7, input->data.int8)
     interpreter.Invoke()             -> output->data.int8, real = scale * (q - zero_point)
 

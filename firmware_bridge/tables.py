@@ -14,6 +14,7 @@ from edgeser.frontend import FrontendConfig
 from edgeser.frontend.config import FIRST_PASS_SIZE
 from edgeser.frontend.filterbank import filterbank_tables
 from edgeser.frontend.log_scale import LOG2_TABLE
+from edgeser.frontend.periodicity import periodicity_tables
 from edgeser.frontend.spectrum import twiddle_q15
 from edgeser.frontend.window import window_q15
 
@@ -28,12 +29,17 @@ class FrontendTables:
     seg_start: np.ndarray  # int16 [num_bands + 2]
     weights_q10: np.ndarray  # uint16 [fft_size / 2 + 1]
     log2_q16: np.ndarray  # int32 [65]
+    periodicity_cos_q9: np.ndarray | None  # int16 [lags * bins], None without the stage
+    periodicity_lag_edges: np.ndarray | None  # int16 [periodicity_bands + 1]
+    periodicity_first_bin: int
+    periodicity_num_bins: int
 
 
 def frontend_tables(config: FrontendConfig) -> FrontendTables:
     """All tables of ``config``, contiguous, in the C element types."""
     tw_re, tw_im = twiddle_q15(config.fft_size)
     fb = filterbank_tables(config)
+    pt = periodicity_tables(config) if config.periodicity_bands else None
     return FrontendTables(
         window_q15=np.ascontiguousarray(window_q15(config), dtype=np.int16),
         twiddle_re=np.ascontiguousarray(tw_re, dtype=np.int32),
@@ -41,6 +47,10 @@ def frontend_tables(config: FrontendConfig) -> FrontendTables:
         seg_start=np.ascontiguousarray(fb.seg_start, dtype=np.int16),
         weights_q10=np.ascontiguousarray(fb.weights, dtype=np.uint16),
         log2_q16=np.ascontiguousarray(LOG2_TABLE, dtype=np.int32),
+        periodicity_cos_q9=None if pt is None else np.ascontiguousarray(pt.cos_q9, np.int16),
+        periodicity_lag_edges=None if pt is None else np.ascontiguousarray(pt.lag_edges, np.int16),
+        periodicity_first_bin=0 if pt is None else pt.first_bin,
+        periodicity_num_bins=0 if pt is None else pt.num_bins,
     )
 
 
@@ -53,6 +63,7 @@ def c_config_fields(config: FrontendConfig) -> dict[str, int]:
         "fft_size": config.fft_size,
         "num_bands": config.num_bands,
         "first_pass_size": FIRST_PASS_SIZE,
+        "periodicity_bands": config.periodicity_bands,
     }
 
 
@@ -78,6 +89,14 @@ def c_tables_source(config: FrontendConfig, prefix: str = "ef_default") -> str:
         _c_array("int16_t", f"{prefix}_seg_start", t.seg_start),
         _c_array("uint16_t", f"{prefix}_weights_q10", t.weights_q10),
         _c_array("int32_t", f"{prefix}_log2_q16", t.log2_q16),
+        *(
+            []
+            if t.periodicity_cos_q9 is None
+            else [
+                _c_array("int16_t", f"{prefix}_periodicity_cos_q9", t.periodicity_cos_q9),
+                _c_array("int16_t", f"{prefix}_periodicity_lag_edges", t.periodicity_lag_edges),
+            ]
+        ),
         f"const ef_config {prefix}_config = {{"
         + ", ".join(str(fields[k]) for k in fields)
         + "};\n",
@@ -92,6 +111,13 @@ def c_tables_source(config: FrontendConfig, prefix: str = "ef_default") -> str:
                 "weights_q10",
                 "log2_q16",
             )
+        )
+        + ",\n    "
+        + (
+            "NULL, NULL, 0, 0"
+            if t.periodicity_cos_q9 is None
+            else f"{prefix}_periodicity_cos_q9, {prefix}_periodicity_lag_edges, "
+            f"{t.periodicity_first_bin}, {t.periodicity_num_bins}"
         )
         + "\n};\n",
     ]

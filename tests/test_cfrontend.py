@@ -56,7 +56,7 @@ def test_bit_exact_on_signal_suite(c_frontend, name):
     arrays(np.int16, st.integers(0, 4000)), st.lists(st.integers(1, 900), min_size=1, max_size=20)
 )
 def test_bit_exact_random_pcm_and_chunking(c_frontend, pcm, sizes):
-    expected = Frontend().compute(pcm)
+    expected = Frontend(cfg).compute(pcm)
     assert np.array_equal(c_frontend.compute(pcm), expected)
     c_frontend.reset()
     parts, i, k = [], 0, 0
@@ -104,14 +104,17 @@ def _sanitizer_flags(tmp_path) -> list[str]:
     return flags if result.returncode == 0 else []
 
 
-def test_standalone_program_under_sanitizers(tmp_path):
+@pytest.mark.parametrize(
+    "cfg", [FrontendConfig(), FrontendConfig(periodicity_bands=16)], ids=["mel", "periodicity"]
+)
+def test_standalone_program_under_sanitizers(tmp_path, cfg):
     """The frontend, generated tables and a streaming driver compile as a standalone C99
     program (-Wall -Wextra -Werror -pedantic, ASan + UBSan where available) and agree."""
     from firmware_bridge.cfrontend import SOURCE_DIR, sources
     from firmware_bridge.tables import c_tables_header, c_tables_source
 
     assert shutil.which("cc"), "the tests need the system C compiler (cc)"
-    (tmp_path / "ef_default_tables.c").write_text(c_tables_source(FrontendConfig()))
+    (tmp_path / "ef_default_tables.c").write_text(c_tables_source(cfg))
     (tmp_path / "ef_default_tables.h").write_text(c_tables_header())
     driver = Path(__file__).resolve().parent / "c" / "frontend_pipe.c"
     exe = tmp_path / "frontend_pipe"
@@ -135,12 +138,12 @@ def test_standalone_program_under_sanitizers(tmp_path):
     ]
     subprocess.run(cmd, check=True, capture_output=True)
     pcm = np.concatenate([signal_suite()[k] for k in sorted(signal_suite())])
-    expected = Frontend().compute(pcm)
+    expected = Frontend(cfg).compute(pcm)
     for chunk in ("1", "160", "4096"):
         result = subprocess.run(
             [str(exe), chunk], input=pcm.tobytes(), capture_output=True, check=True
         )
-        got = np.frombuffer(result.stdout, dtype=np.int16).reshape(-1, 40)
+        got = np.frombuffer(result.stdout, dtype=np.int16).reshape(-1, cfg.num_features)
         assert np.array_equal(got, expected)
         assert result.stderr == b""
 
@@ -150,10 +153,30 @@ def test_config_rejected_by_c_side(c_frontend_library):
 
     from firmware_bridge.cfrontend import _Config
 
-    bad = _Config(16000, 400, 160, 500, 40, 32)
     state = (ctypes.c_uint8 * c_frontend_library.ef_frontend_state_size())()
+    for bad in (_Config(16000, 400, 160, 500, 40, 32), _Config(16000, 400, 160, 512, 40, 32, 33)):
+        init = c_frontend_library.ef_frontend_init
+        assert init(ctypes.addressof(state), ctypes.byref(bad), None) != 0
+    # Periodicity columns without their tables.
+    from firmware_bridge.cfrontend import _Tables
+    from firmware_bridge.tables import frontend_tables
+
+    t = frontend_tables(FrontendConfig())
+    arrays = (t.window_q15, t.twiddle_re, t.twiddle_im, t.seg_start, t.weights_q10, t.log2_q16)
+    tables = _Tables(*(a.ctypes.data for a in arrays))
+    config = _Config(16000, 400, 160, 512, 40, 32, 16)
     assert (
-        c_frontend_library.ef_frontend_init(ctypes.addressof(state), ctypes.byref(bad), None) != 0
+        c_frontend_library.ef_frontend_init(
+            ctypes.addressof(state), ctypes.byref(config), ctypes.byref(tables)
+        )
+        != 0
+    )
+    config.periodicity_bands = 0
+    assert (
+        c_frontend_library.ef_frontend_init(
+            ctypes.addressof(state), ctypes.byref(config), ctypes.byref(tables)
+        )
+        == 0
     )
 
 

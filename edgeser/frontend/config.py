@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from edgeser.errors import ConfigError
 
 #: Version of the fixed-point specification (algorithm, Q-formats and rounding). It changes
@@ -21,6 +23,9 @@ SPEC_VERSION = 1
 #: followed by (N/32)-point DFTs (see :mod:`edgeser.frontend.spectrum`), chosen for the
 #: fewest multiply-adds in the BLAS passes (31 k per 512-point frame, against 44 k with 16).
 FIRST_PASS_SIZE = 32
+
+#: Largest number of periodicity columns (:mod:`edgeser.frontend.periodicity`).
+MAX_PERIODICITY_BANDS = 32
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,10 @@ class FrontendConfig:
         hop_samples: frame hop in samples (160 = 10 ms at 16 kHz).
         fft_size: DFT length in samples (a power of two, 64..512, >= window_samples); the
             window is zero-padded to it.
-        num_bands: number of Mel bands (output columns).
+        num_bands: number of Mel bands (the first output columns).
+        periodicity_bands: number of periodicity columns after the Mel bands (0: none; see
+            :mod:`edgeser.frontend.periodicity`): the frame's autocorrelation r(L)/r(0) in Q11
+            over log-spaced ranges of pitch periods (80..400 Hz).
         lower_hz: lower edge of the lowest Mel triangle, Hz.
         upper_hz: upper edge of the highest Mel triangle, Hz (at most sample_rate / 2).
         spec_version: version of the fixed-point specification these parameters are for.
@@ -47,6 +55,7 @@ class FrontendConfig:
     lower_hz: float = 60.0
     upper_hz: float = 8000.0
     spec_version: int = SPEC_VERSION
+    periodicity_bands: int = 0
 
     def __post_init__(self) -> None:
         for name in ("sample_rate", "window_samples", "hop_samples", "fft_size", "num_bands"):
@@ -70,6 +79,7 @@ class FrontendConfig:
             raise ConfigError("FrontendConfig.hop_samples must not exceed window_samples")
         if not self.num_bands <= 128:
             raise ConfigError(f"FrontendConfig.num_bands must be at most 128, got {self.num_bands}")
+        self._check_periodicity()
         nyquist = self.sample_rate / 2
         if not 0.0 <= float(self.lower_hz) < float(self.upper_hz) <= nyquist:
             raise ConfigError(
@@ -78,6 +88,34 @@ class FrontendConfig:
             )
         object.__setattr__(self, "lower_hz", float(self.lower_hz))
         object.__setattr__(self, "upper_hz", float(self.upper_hz))
+
+    def _check_periodicity(self) -> None:
+        b = self.periodicity_bands
+        if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= MAX_PERIODICITY_BANDS:
+            raise ConfigError(
+                f"FrontendConfig.periodicity_bands must be an int in 0..{MAX_PERIODICITY_BANDS}, "
+                f"got {b!r}"
+            )
+        if b == 0:
+            return
+        from edgeser.frontend import periodicity
+
+        edges = periodicity.lag_edges(self.sample_rate, b)
+        if not np.all(np.diff(edges) > 0):
+            raise ConfigError(
+                f"FrontendConfig.periodicity_bands {b} is too many for {self.sample_rate} Hz: "
+                "two columns would share a pitch period"
+            )
+        if float(self.lower_hz) >= periodicity.UPPER_HZ or edges[-1] > self.fft_size:
+            raise ConfigError(
+                "FrontendConfig with periodicity_bands needs lower_hz below "
+                f"{periodicity.UPPER_HZ:g} Hz and fft_size above {int(edges[-1]) - 1} samples"
+            )
+
+    @property
+    def num_features(self) -> int:
+        """Columns of each output frame: the Mel bands, then the periodicity columns."""
+        return self.num_bands + self.periodicity_bands
 
     @property
     def num_bins(self) -> int:
@@ -92,8 +130,13 @@ class FrontendConfig:
         return 1 + (num_samples - self.window_samples) // self.hop_samples
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (all fields, including ``spec_version``)."""
-        return asdict(self)
+        """Plain-JSON form: all fields, including ``spec_version``; ``periodicity_bands`` only
+        when it is not 0, so configs without the stage keep the JSON (and the cache keys and
+        model metadata) they had before it existed."""
+        data = asdict(self)
+        if not self.periodicity_bands:
+            del data["periodicity_bands"]
+        return data
 
     def to_json(self) -> str:
         """Canonical JSON text: sorted keys, no whitespace, so equal configs give equal text."""

@@ -3,7 +3,8 @@
 Stages, each in its own module with the same name as its C twin in
 ``firmware_bridge/frontend/``: :mod:`~edgeser.frontend.window`,
 :mod:`~edgeser.frontend.spectrum`, :mod:`~edgeser.frontend.filterbank`,
-:mod:`~edgeser.frontend.log_scale` (and :mod:`~edgeser.frontend.requantize` towards a model).
+:mod:`~edgeser.frontend.log_scale`, the optional :mod:`~edgeser.frontend.periodicity` (its
+columns follow the Mel bands) and :mod:`~edgeser.frontend.requantize` towards a model.
 
 Framing: frame t covers samples [t * hop, t * hop + window); only whole windows make frames
 (no padding, no centring), so N samples give ``1 + (N - window) // hop`` frames (0 when
@@ -19,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from edgeser.blas import single_threaded_blas
-from edgeser.frontend import filterbank, log_scale, spectrum, window
+from edgeser.frontend import filterbank, log_scale, periodicity, spectrum, window
 from edgeser.frontend.config import FrontendConfig
 
 BLOCK_FRAMES = 64
@@ -33,6 +34,9 @@ class _Plan:
     spectrum: spectrum.SpectrumPlan
     mel_matrix: np.ndarray
     """Filterbank weights with columns in the spectrum's (group, slot) order."""
+    periodicity: periodicity.PeriodicityTables | None
+    correlation_matrix: np.ndarray | None
+    """Periodicity cosines c[L, k] (lags, slots) then a last row of 512 (r0), slot order."""
 
 
 @lru_cache(maxsize=16)
@@ -43,7 +47,21 @@ def _plan(config: FrontendConfig) -> _Plan:
     dense = filterbank.weight_matrix(filterbank.filterbank_tables(config))
     slots = spec.bin_of_slot.reshape(-1)
     mel = np.where(slots >= 0, dense[:, np.maximum(slots, 0)], 0.0)
-    return _Plan(padded.reshape(spec.a_count, spec.stride, 1), spec, np.ascontiguousarray(mel))
+    tables, correlation = None, None
+    if config.periodicity_bands:
+        tables = periodicity.periodicity_tables(config)
+        dense = np.zeros((tables.cos_q9.shape[0] + 1, config.num_bins))
+        used = slice(tables.first_bin, tables.first_bin + tables.num_bins)
+        dense[:-1, used] = tables.cos_q9
+        dense[-1, used] = 2**periodicity.COS_BITS
+        correlation = np.ascontiguousarray(np.where(slots >= 0, dense[:, np.maximum(slots, 0)], 0.0))
+    return _Plan(
+        padded.reshape(spec.a_count, spec.stride, 1),
+        spec,
+        np.ascontiguousarray(mel),
+        tables,
+        correlation,
+    )
 
 
 def check_pcm(pcm: object, what: str = "pcm") -> np.ndarray:
@@ -87,7 +105,8 @@ class Frontend:
             pcm: mono int16 PCM at ``config.sample_rate``, shape (samples,).
 
         Returns:
-            int16 array (frames, num_bands): Mel band power in dB, Q7.
+            int16 array (frames, num_features): Mel band power in dB, Q7; then, with
+            ``periodicity_bands``, the periodicity columns r(L)/r(0) in Q11.
         """
         pcm = check_pcm(pcm)
         return self._frames(pcm, self.config.num_frames(pcm.shape[0]))
@@ -105,7 +124,7 @@ class Frontend:
         cfg, plan = self.config, self._plan
         spec = plan.spectrum
         if count == 0:
-            return np.zeros((0, cfg.num_bands), dtype=np.int16)
+            return np.zeros((0, cfg.num_features), dtype=np.int16)
         hop = cfg.hop_samples
         span = (count - 1) * hop + spec.a_count * spec.stride
         if pcm.shape[0] < span or not pcm.flags.c_contiguous:
@@ -123,6 +142,8 @@ class Frontend:
         s_buf = np.empty(groups * 2 * spec.slots * block)
         p_buf = np.empty(groups * spec.slots * block)
         energy = np.empty((cfg.num_bands, count))
+        if plan.correlation_matrix is not None:
+            correlation = np.empty((plan.correlation_matrix.shape[0], count))
         for first in range(0, count, block):
             n = min(block, count - first)
             xw = window.windowed_frames(
@@ -140,7 +161,18 @@ class Frontend:
                 p_buf[: groups * spec.slots * n].reshape(groups, spec.slots, n),
             )
             filterbank.band_energies(power, plan.mel_matrix, energy[:, first : first + n])
-        return np.ascontiguousarray(log_scale.log_scale(energy, shift).T)
+            if plan.correlation_matrix is not None:
+                # Exact: every partial sum is an integer below 2**51 (periodicity docstring).
+                np.matmul(
+                    plan.correlation_matrix,
+                    power.reshape(-1, n),
+                    out=correlation[:, first : first + n],
+                )
+        mel = log_scale.log_scale(energy, shift).T
+        if plan.periodicity is None:
+            return np.ascontiguousarray(mel)
+        columns = periodicity.periodicity_values(correlation[:-1], correlation[-1], plan.periodicity)
+        return np.ascontiguousarray(np.concatenate((mel, columns.T), axis=1))
 
 
 class FrontendStream:
@@ -155,7 +187,7 @@ class FrontendStream:
         """Frames returned so far; the next frame starts at sample frames_emitted * hop."""
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
-        """Append int16 samples; return the newly complete frames, int16 (n, num_bands)."""
+        """Append int16 samples; return the newly complete frames, int16 (n, num_features)."""
         chunk = check_pcm(chunk, "chunk")
         cfg = self.frontend.config
         buf = np.concatenate((self._pending, chunk)) if self._pending.size else chunk

@@ -3,6 +3,7 @@
 
 #include "ef_filterbank.h"
 #include "ef_log_scale.h"
+#include "ef_periodicity.h"
 #include "ef_spectrum.h"
 #include "ef_window.h"
 
@@ -25,12 +26,22 @@ int ef_config_check(const ef_config *config)
     if (config->num_bands < 1 || config->num_bands > EF_MAX_BANDS) {
         return EF_ERR_CONFIG;
     }
+    if (config->periodicity_bands > EF_MAX_PERIODICITY_BANDS) {
+        return EF_ERR_CONFIG;
+    }
     return EF_OK;
 }
 
 int ef_frontend_init(ef_frontend *fe, const ef_config *config, const ef_tables *tables)
 {
     if (ef_config_check(config) != EF_OK) {
+        return EF_ERR_CONFIG;
+    }
+    if (config->periodicity_bands > 0
+        && (tables->periodicity_cos_q9 == NULL || tables->periodicity_lag_edges == NULL
+            || tables->periodicity_num_bins == 0
+            || tables->periodicity_first_bin + tables->periodicity_num_bins
+                   > config->fft_size / 2 + 1)) {
         return EF_ERR_CONFIG;
     }
     fe->config = *config;
@@ -51,6 +62,9 @@ void ef_frontend_frame(ef_frontend *fe, const int16_t *frame, int16_t *out)
     ef_spectrum_process(&fe->config, fe->tables, &fe->work);
     ef_filterbank_process(&fe->config, fe->tables, &fe->work);
     ef_log_scale_process(&fe->config, fe->tables, &fe->work, shift, out);
+    if (fe->config.periodicity_bands > 0) {
+        ef_periodicity_process(&fe->config, fe->tables, &fe->work, out + fe->config.num_bands);
+    }
 }
 
 size_t ef_frontend_frames_due(const ef_frontend *fe, size_t n)
@@ -67,7 +81,7 @@ int32_t ef_frontend_push(ef_frontend *fe, const int16_t *samples, size_t n, int1
 {
     const uint32_t window = fe->config.window_samples;
     const uint32_t hop = fe->config.hop_samples;
-    const uint32_t bands = fe->config.num_bands;
+    const uint32_t bands = EF_NUM_FEATURES(&fe->config);
     int32_t written = 0;
     size_t used = 0;
     if (ef_frontend_frames_due(fe, n) > max_frames) {
@@ -107,7 +121,7 @@ size_t ef_frontend_compute(ef_frontend *fe, const int16_t *samples, size_t n, in
     const uint32_t hop = fe->config.hop_samples;
     size_t t = 0;
     while (t < max_frames && t * hop + window <= n) {
-        ef_frontend_frame(fe, samples + t * hop, out + t * fe->config.num_bands);
+        ef_frontend_frame(fe, samples + t * hop, out + t * EF_NUM_FEATURES(&fe->config));
         t++;
     }
     return t;

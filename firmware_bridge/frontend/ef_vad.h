@@ -1,8 +1,9 @@
 /*
  * Voice-activity gate and session mean (spec: edgeser/vad.py), integer-only.
  *
- * Per frame of num_bands dB Q7 values:
- *   level  = floor(sum / bands)
+ * Per frame, over its first num_bands values (the Mel bands, dB Q7; periodicity columns that
+ * follow them are not part of the level):
+ *   level  = floor(sum / num_bands)
  *   floor  = level if first frame or level < floor, else floor + ((level - floor) >> rise_shift)
  *   voiced = level >= absolute_q7 && level >= floor + margin_q7
  * The session mean is the per-band mean of the voiced frames, rounded half to even.
@@ -39,6 +40,7 @@ typedef struct {
     uint64_t count;
 } ef_session_mean;
 
+/* num_bands here: every value of a frame (EF_NUM_FEATURES with periodicity columns). */
 void ef_session_mean_init(ef_session_mean *mean, uint32_t num_bands);
 void ef_session_mean_add(ef_session_mean *mean, const int16_t *frame);
 /* Writes num_bands means (Q7); returns 0 before any voiced frame (nothing written), else 1. */

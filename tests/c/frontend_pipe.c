@@ -14,7 +14,7 @@
 
 static ef_frontend fe;
 static int16_t chunk[MAX_CHUNK];
-static int16_t frames[(MAX_CHUNK / 1 + EF_MAX_FFT) * EF_MAX_BANDS];
+static int16_t frames[(MAX_CHUNK / 1 + EF_MAX_FFT) * (EF_MAX_BANDS + EF_MAX_PERIODICITY_BANDS)];
 
 int main(int argc, char **argv)
 {
@@ -38,8 +38,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "push failed: %ld\n", (long)n);
             return 1;
         }
-        if (fwrite(frames, sizeof(int16_t) * ef_default_config.num_bands, (size_t)n, stdout) !=
-            (size_t)n) {
+        if (fwrite(frames, sizeof(int16_t) * EF_NUM_FEATURES(&ef_default_config), (size_t)n,
+                   stdout) != (size_t)n) {
             return 1;
         }
     }

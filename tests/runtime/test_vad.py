@@ -127,3 +127,21 @@ def test_bad_vad_config_is_refused():
     with pytest.raises(ConfigError):
         VadConfig(margin_db=-1)
     assert VadConfig.from_dict(VadConfig().to_dict()) == VadConfig()
+
+
+def test_periodicity_columns_leave_the_gate_alone():
+    """With periodicity columns after the Mel bands the frame level is the Mel bands' mean
+    (the same flags as without them); the session statistics cover every column."""
+    from edgeser.frontend import FrontendConfig
+
+    cfg = FrontendConfig(periodicity_bands=16)
+    rng = np.random.default_rng(4)
+    pcm = np.concatenate((rng.normal(0, 20, 8000), speech_like(1.0, seed=5, level=0.3)))
+    wide = Frontend(cfg).compute(pcm.astype(np.int16))
+    mel = wide[:, :40]
+    flags = voiced_flags(wide, mel_bands=40)
+    assert np.array_equal(flags, voiced_flags(mel))
+    assert not np.array_equal(flags, voiced_flags(wide))  # all 56 columns: another level
+    stats = voiced_stats([wide], mel_bands=40)
+    assert stats.shape == (2, 56)
+    assert np.array_equal(stats[:, :40], voiced_stats([mel]))
