@@ -63,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     clips = read_corpus(root, corpus)
     labels = list(LABELS[corpus])
     data = load_clipset(clips, labels)
-    frontend = Frontend()
     classes = sorted({labels.index(c.label) for c in clips})
     y_true: list[int] = []
     preds: dict[str, list[int]] = {}
@@ -73,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         y_true += test.labels.tolist()
         members: list[dict[str, np.ndarray]] = []
         for which, cfg in zip("ab", configs, strict=True):
+            frontend = Frontend(cfg.frontend_config())
             fit = load_cached_fit(
                 args.model_cache, fold_model_key(cfg, protocol, name, labels, train)
             )

@@ -163,7 +163,8 @@ class TrainConfig:
 @dataclass
 class ClipSet:
     """Clips with their PCM (int16, frontend rate) and label indices; the clean frames and
-    their voiced flags are computed once, on first use (:meth:`frames_of`)."""
+    their voiced flags are computed once per frontend config, on first use
+    (:meth:`frames_of`)."""
 
     clips: list[Clip]
     pcm: list[np.ndarray]
@@ -171,6 +172,8 @@ class ClipSet:
     label_names: list[str]
     frames: list[np.ndarray] | None = None
     voiced: list[np.ndarray] | None = None
+    frames_config: FrontendConfig | None = None
+    """The config that ``frames`` and ``voiced`` were computed with."""
 
     def subset(self, index: Sequence[int]) -> ClipSet:
         idx = list(index)
@@ -181,19 +184,24 @@ class ClipSet:
             self.label_names,
             [self.frames[i] for i in idx] if self.frames is not None else None,
             [self.voiced[i] for i in idx] if self.voiced is not None else None,
+            self.frames_config,
         )
 
     def frames_of(self, frontend: Frontend) -> list[np.ndarray]:
-        """The frontend's frames of every clip (no augmentation), cached."""
-        if self.frames is None:
+        """The frontend's frames of every clip (no augmentation), cached; another frontend
+        config computes them afresh."""
+        if self.frames is None or self.frames_config != frontend.config:
             self.frames = [frontend.compute(p) for p in self.pcm]
+            self.voiced = None
+            self.frames_config = frontend.config
         return self.frames
 
     def voiced_of(self, frontend: Frontend) -> list[np.ndarray]:
         """The device's voiced flags of every clip (a fresh gate per clip), cached."""
+        frames = self.frames_of(frontend)
         if self.voiced is None:
             mel = frontend.config.num_bands
-            self.voiced = [voiced_flags(f, mel_bands=mel) for f in self.frames_of(frontend)]
+            self.voiced = [voiced_flags(f, mel_bands=mel) for f in frames]
         return self.voiced
 
     @property

@@ -927,8 +927,7 @@ def render_text(report: dict[str, Any]) -> str:
     lines.append(
         f"session    {report['session']}; frontend {fe['num_bands']} bands "
         + (f"+ {fe['periodicity_bands']} periodicity " if fe.get("periodicity_bands") else "")
-        + 
-        f"{fe['lower_hz']:g}-{fe['upper_hz']:g} Hz, "
+        + f"{fe['lower_hz']:g}-{fe['upper_hz']:g} Hz, "
         f"{fe['sample_rate']} Hz, window {report['model']['window_frames']} frames, "
         f"normalisation {report['model']['normalisation']['mode']}"
     )

@@ -31,7 +31,12 @@ OTHER_CONFIGS = [
     FrontendConfig(window_samples=64, hop_samples=64, fft_size=64, num_bands=8),
     FrontendConfig(periodicity_bands=16),
     FrontendConfig(
-        sample_rate=8000, window_samples=200, hop_samples=80, fft_size=256, upper_hz=4000, periodicity_bands=7
+        sample_rate=8000,
+        window_samples=200,
+        hop_samples=80,
+        fft_size=256,
+        upper_hz=4000,
+        periodicity_bands=7,
     ),
 ]
 

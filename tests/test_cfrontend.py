@@ -56,7 +56,7 @@ def test_bit_exact_on_signal_suite(c_frontend, name):
     arrays(np.int16, st.integers(0, 4000)), st.lists(st.integers(1, 900), min_size=1, max_size=20)
 )
 def test_bit_exact_random_pcm_and_chunking(c_frontend, pcm, sizes):
-    expected = Frontend(cfg).compute(pcm)
+    expected = Frontend().compute(pcm)
     assert np.array_equal(c_frontend.compute(pcm), expected)
     c_frontend.reset()
     parts, i, k = [], 0, 0

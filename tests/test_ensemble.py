@@ -113,7 +113,8 @@ def test_member_configs_and_cache_keys():
         TrainConfig(members=0).member_configs()
     # A recipe recorded before the field existed reads as one network.
     old = TrainConfig().to_dict()
-    for name in ("members", "distill_weight", "distill_members", "periodicity_bands"):  # added since keys existed
+    added = ("members", "distill_weight", "distill_members", "periodicity_bands")
+    for name in added:  # fields added since keys were first made
         del old[name]
     assert TrainConfig.from_dict(old).members == 1
     # A member's cache key is the key it had before ensembles existed.

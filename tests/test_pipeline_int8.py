@@ -187,3 +187,21 @@ def test_training_is_deterministic():
     assert a.history == b.history
     pairs = zip(a.model.get_weights(), b.model.get_weights(), strict=True)
     assert all(np.array_equal(x, y) for x, y in pairs)
+
+
+def test_clip_frames_follow_the_frontend_config():
+    """A ClipSet's cached frames and voiced flags belong to one frontend config: another config
+    (periodicity columns) computes them afresh, and subsets carry the config along."""
+    data = synthetic_clips(1, seed=6)
+    mel, wide = Frontend(), Frontend(FrontendConfig(periodicity_bands=8))
+    assert data.frames_of(mel)[0].shape[1] == 40
+    flags = data.voiced_of(mel)
+    assert data.frames_of(wide)[0].shape[1] == 48
+    assert data.voiced is None  # dropped with the old frames
+    assert all(np.array_equal(a, b) for a, b in zip(data.voiced_of(wide), flags, strict=True))
+    part = data.subset([0, 2])
+    assert part.frames_config == wide.config and part.frames_of(wide)[0].shape[1] == 48
+    stats = session_stats(wide, data)
+    assert stats[0].shape == (2, 48)
+    x = window_inputs(wide, data, TrainConfig(periodicity_bands=8), rng=None, stats=stats)
+    assert x.shape == (3, 198, 48, 1)

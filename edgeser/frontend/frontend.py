@@ -54,7 +54,8 @@ def _plan(config: FrontendConfig) -> _Plan:
         used = slice(tables.first_bin, tables.first_bin + tables.num_bins)
         dense[:-1, used] = tables.cos_q9
         dense[-1, used] = 2**periodicity.COS_BITS
-        correlation = np.ascontiguousarray(np.where(slots >= 0, dense[:, np.maximum(slots, 0)], 0.0))
+        in_slots = np.where(slots >= 0, dense[:, np.maximum(slots, 0)], 0.0)
+        correlation = np.ascontiguousarray(in_slots)
     return _Plan(
         padded.reshape(spec.a_count, spec.stride, 1),
         spec,
@@ -171,7 +172,9 @@ class Frontend:
         mel = log_scale.log_scale(energy, shift).T
         if plan.periodicity is None:
             return np.ascontiguousarray(mel)
-        columns = periodicity.periodicity_values(correlation[:-1], correlation[-1], plan.periodicity)
+        columns = periodicity.periodicity_values(
+            correlation[:-1], correlation[-1], plan.periodicity
+        )
         return np.ascontiguousarray(np.concatenate((mel, columns.T), axis=1))
 
 

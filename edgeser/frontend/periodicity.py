@@ -123,6 +123,8 @@ def periodicity_reference(power: np.ndarray, tables: PeriodicityTables) -> list[
     out = []
     for j in range(len(tables.lag_edges) - 1):
         rows = range(tables.lag_edges[j] - tables.min_lag, tables.lag_edges[j + 1] - tables.min_lag)
-        peak = max(sum(int(c) * v for c, v in zip(tables.cos_q9[row], p)) for row in rows)
+        peak = max(
+            sum(int(c) * v for c, v in zip(tables.cos_q9[row], p, strict=True)) for row in rows
+        )
         out.append((peak * 2**OUTPUT_FRAC_BITS + r0 // 2) // r0 if r0 > 0 else 0)
     return out

@@ -13,7 +13,8 @@ def _harmonic(f0: float, seconds: float = 0.3, seed: int = 0) -> np.ndarray:
     """A voiced-like tone: 12 harmonics of ``f0`` Hz with falling amplitudes, int16."""
     t = np.arange(int(seconds * RATE)) / RATE
     phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, 12)
-    x = sum(np.cos(2 * np.pi * f0 * h * t + p) / h for h, p in zip(range(1, 13), phases))
+    harmonics = zip(range(1, 13), phases, strict=True)
+    x = sum(np.cos(2 * np.pi * f0 * h * t + p) / h for h, p in harmonics)
     return np.round(6000 * x).astype(np.int16)
 
 
@@ -31,9 +32,20 @@ def test_tables_cover_80_to_400_hz_in_increasing_lag_ranges():
     assert (t.first_bin, t.num_bins) == (2, 63)
 
 
-@pytest.mark.parametrize("cfg", [CFG, FrontendConfig(sample_rate=8000, window_samples=200,
-                                                     hop_samples=80, fft_size=256,
-                                                     upper_hz=4000, periodicity_bands=7)])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        CFG,
+        FrontendConfig(
+            sample_rate=8000,
+            window_samples=200,
+            hop_samples=80,
+            fft_size=256,
+            upper_hz=4000,
+            periodicity_bands=7,
+        ),
+    ],
+)
 def test_fast_path_equals_reference(cfg):
     """The frontend's columns equal the specification computed in Python integers from the
     reference power spectrum, frame by frame."""
@@ -81,9 +93,7 @@ def test_silence_is_zero_and_noise_is_not_periodic():
 
 def test_mel_bands_do_not_change_with_the_stage():
     pcm = _harmonic(200.0)
-    assert np.array_equal(
-        Frontend(CFG).compute(pcm)[:, : CFG.num_bands], Frontend().compute(pcm)
-    )
+    assert np.array_equal(Frontend(CFG).compute(pcm)[:, : CFG.num_bands], Frontend().compute(pcm))
 
 
 def test_output_is_bounded_for_full_scale_input():
@@ -109,7 +119,11 @@ def test_config_field_and_json():
             FrontendConfig(periodicity_bands=bad)
     with pytest.raises(ConfigError, match="share a pitch period"):  # 4 kHz: lags 10..50
         FrontendConfig(
-            sample_rate=4000, window_samples=100, hop_samples=40, fft_size=128, upper_hz=2000,
+            sample_rate=4000,
+            window_samples=100,
+            hop_samples=40,
+            fft_size=128,
+            upper_hz=2000,
             periodicity_bands=24,
         )
     with pytest.raises(ConfigError, match="lower_hz"):
