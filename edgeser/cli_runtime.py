@@ -12,6 +12,7 @@ import io
 import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,6 +230,7 @@ def listen(
     started = time.perf_counter()
     mic = None
     stopped_by = "end of input"
+    stop = threading.Event()
     try:
         if from_stdin:
             chunks = _stdin_chunks(rate // 10)
@@ -240,9 +242,11 @@ def listen(
                 mic.open()
             except EdgeserError as exc:
                 raise _fail(exc) from None
-            chunks = mic.chunks()
+            chunks = mic.chunks(stop=stop)
         samples = 0
-        with _SigtermAsInterrupt():
+        # Reading stdin blocks in a system call, which a KeyboardInterrupt ends cleanly; the
+        # microphone's queue is left by setting ``stop``, never by an exception inside it.
+        with _StopSignals(None if from_stdin else stop):
             source = "stdin" if from_stdin else (mic.device.name if mic.device else "default")
             click.echo(
                 f"edgeser listen: {model.meta.name} on {source} at {rate} Hz; Ctrl-C to stop",
@@ -258,6 +262,8 @@ def listen(
                 if limit is not None and samples >= limit:
                     stopped_by = "--seconds"
                     break
+        if stop.is_set():
+            stopped_by = "interrupt"
     except KeyboardInterrupt:
         stopped_by = "interrupt"
     except BrokenPipeError:
@@ -376,18 +382,24 @@ def _emit(events) -> None:
         sys.stdout.flush()
 
 
-class _SigtermAsInterrupt:
-    """Treat SIGTERM like Ctrl-C while streaming, so both end cleanly with a summary."""
+class _StopSignals:
+    """Ctrl-C (SIGINT) and SIGTERM end the stream cleanly with a summary: with an event, by
+    setting it (the capture loop looks at it); without, by raising KeyboardInterrupt."""
+
+    def __init__(self, stop: threading.Event | None) -> None:
+        self._stop = stop
 
     def __enter__(self) -> None:
-        self._old = signal.signal(signal.SIGTERM, self._handler)
+        self._old = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
-    @staticmethod
-    def _handler(signum, frame) -> None:
-        raise KeyboardInterrupt
+    def _handler(self, signum, frame) -> None:
+        if self._stop is None:
+            raise KeyboardInterrupt
+        self._stop.set()
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGTERM, self._old)
+        for s, old in self._old.items():
+            signal.signal(s, old)
 
 
 def _stdin_chunks(samples: int) -> Iterator[np.ndarray]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -181,12 +182,19 @@ class Microphone:
             self.dropped_chunks += 1
         return None, self._continue
 
-    def chunks(self, timeout_s: float = 1.0) -> Iterator[np.ndarray]:
-        """Captured int16 chunks, in order, until :meth:`close`. A chunk that does not arrive
-        within ``timeout_s`` while the stream is active is simply waited for again."""
-        while True:
+    def chunks(
+        self, timeout_s: float = 1.0, stop: threading.Event | None = None
+    ) -> Iterator[np.ndarray]:
+        """Captured int16 chunks, in order, until :meth:`close` or until ``stop`` is set (it is
+        looked at every chunk and at least every 0.1 s). A chunk that does not arrive within
+        ``timeout_s`` while the stream is active is simply waited for again.
+
+        ``stop`` is how a signal handler ends the capture: setting an event is safe anywhere,
+        whereas an exception raised inside ``queue.Queue.get`` can leave its lock broken."""
+        wait_s = timeout_s if stop is None else min(timeout_s, 0.1)
+        while stop is None or not stop.is_set():
             try:
-                item = self._queue.get(timeout=timeout_s)
+                item = self._queue.get(timeout=wait_s)
             except queue.Empty:
                 if self._stream is None or not self._stream.is_active():
                     return
