@@ -39,6 +39,26 @@ def test_edgeser_c_reference(benchmark):
     assert out.shape == (998, 40)
 
 
+def test_edgeser_numpy_with_16_periodicity_columns(benchmark):
+    """The optional periodicity stage's cost: 40 Mel bands + 16 pitch columns."""
+    from edgeser import FrontendConfig
+
+    _info(benchmark)
+    fe = Frontend(FrontendConfig(periodicity_bands=16))
+    out = benchmark(fe.compute, PCM)
+    assert out.shape == (998, 56)
+
+
+def test_edgeser_c_with_16_periodicity_columns(benchmark):
+    from edgeser import FrontendConfig
+    from firmware_bridge.cfrontend import CFrontend
+
+    _info(benchmark)
+    fe = CFrontend(FrontendConfig(periodicity_bands=16))
+    out = benchmark(fe.compute, PCM)
+    assert out.shape == (998, 56)
+
+
 def test_librosa_float_logmel(benchmark):
     librosa = pytest.importorskip("librosa")
     _info(benchmark)
