@@ -345,6 +345,15 @@ def _training_frames(
     return frontend.compute(pcm), gain_db
 
 
+def with_gain(session: np.ndarray, gain_db: float, mel_bands: int) -> np.ndarray:
+    """Session statistics ``[mean_q7, std_q7]`` (2, features) of a session that heard the
+    audio ``gain_db`` louder: the Mel bands' means move by the gain (dB Q7), periodicity
+    columns (a ratio) and deviations do not."""
+    moved = np.array(session, dtype=np.int64, copy=True)
+    moved[0, :mel_bands] += round(gain_db * 128)
+    return moved
+
+
 def window_inputs(
     frontend: Frontend,
     data: ClipSet,
@@ -378,8 +387,7 @@ def window_inputs(
                 session = _stats_or_default(stats[i], bands)
             else:
                 raise ValueError("session normalisation needs session statistics")
-            # The device's session hears the gain too: move the mean with it.
-            session = session + np.array([[round(gain_db * 128)], [0]])
+            session = with_gain(session, gain_db, frontend.config.num_bands)
         x = cfg.normalisation.to_float(window, session[0], session[1])
         if rng is not None and cfg.augment:
             x = _spec_augment(x, cfg, rng)

@@ -205,3 +205,12 @@ def test_clip_frames_follow_the_frontend_config():
     assert stats[0].shape == (2, 48)
     x = window_inputs(wide, data, TrainConfig(periodicity_bands=8), rng=None, stats=stats)
     assert x.shape == (3, 198, 48, 1)
+
+
+def test_gain_augmentation_moves_only_the_mel_means():
+    from converters.train import with_gain
+
+    session = np.stack((np.full(48, 7000, np.int64), np.full(48, 900, np.int64)))
+    moved = with_gain(session, 2.5, mel_bands=40)
+    assert (moved[0, :40] == 7000 + 320).all() and (moved[0, 40:] == 7000).all()
+    assert (moved[1] == 900).all() and (session[0] == 7000).all()
