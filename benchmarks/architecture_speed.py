@@ -69,6 +69,9 @@ VARIANTS = {
     "default conv-LSTM": lambda: build_conv_lstm(
         filters=(16, 16, 32, 32), pool=POOLS, sequence_pooling="mean"
     ),
+    "default conv-LSTM on 40 Mel + 16 periodicity columns": lambda: build_conv_lstm(
+        input_shape=(198, 56, 1), filters=(16, 16, 32, 32), pool=POOLS, sequence_pooling="mean"
+    ),
     "conv-LSTM, stride-2 first conv": lambda: build_conv_lstm(
         filters=(16, 16, 32, 32), pool=POOLS, sequence_pooling="mean", stem_stride=2
     ),
