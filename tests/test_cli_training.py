@@ -34,6 +34,22 @@ def manifest(tmp_path_factory):
     return root / "manifest.csv"
 
 
+def _export_passes_golden_check(runner, model, tmp_path) -> None:
+    """`edgeser export` of ``model`` builds with the system C compiler (when there is one) and
+    its golden vectors (frontend, VAD, session statistics, int8 input) match in C."""
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        return
+    out = tmp_path / "firmware"
+    result = runner.invoke(main, ["export", str(model.path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    sources = sorted(str(p) for p in out.glob("*.c"))
+    cc = [os.environ.get("CC", "cc"), "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+    build = subprocess.run([*cc, "-o", str(out / "check"), *sources], capture_output=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(out / "check")], capture_output=True, text=True)
+    assert run.returncode == 0 and "golden vectors match" in run.stdout, run.stdout
+
+
 def test_train_then_quantize(manifest, tmp_path):
     runner = CliRunner()
     keras_path = tmp_path / "tiny.keras"
@@ -131,16 +147,7 @@ def test_train_two_members_then_quantize_one_int8_graph(manifest, tmp_path):
     info = runner.invoke(main, ["info", str(keras_path.with_suffix(".tflite"))])
     assert "networks    2, their probabilities averaged in one graph (seeds 5-6)" in info.output
     # The firmware export takes it as any model: its golden vectors pass in C.
-    if shutil.which(os.environ.get("CC", "cc")) is not None:
-        out = tmp_path / "firmware"
-        result = runner.invoke(main, ["export", str(model.path), "-o", str(out)])
-        assert result.exit_code == 0, result.output
-        sources = sorted(str(p) for p in out.glob("*.c"))
-        cc = [os.environ.get("CC", "cc"), "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-        build = subprocess.run([*cc, "-o", str(out / "check"), *sources], capture_output=True)
-        assert build.returncode == 0, build.stderr
-        run = subprocess.run([str(out / "check")], capture_output=True, text=True)
-        assert run.returncode == 0 and "golden vectors match" in run.stdout, run.stdout
+    _export_passes_golden_check(runner, model, tmp_path)
     mean = np.full(40, 60 * 128, np.int64)
     probs = model.predict(np.full((198, 40), 60 * 128, np.int16), session_mean_q7=mean)
     assert probs.shape == (1, 3) and abs(probs.sum() - 1) < 0.05
@@ -376,14 +383,4 @@ def test_train_with_periodicity_columns_end_to_end(manifest, tmp_path):
     expected = model.predict(frames, mean, std)[0]
     got = np.array([events[0].probabilities[label] for label in model.labels])
     assert np.array_equal(got, expected)
-
-    if shutil.which(os.environ.get("CC", "cc")) is not None:
-        out = tmp_path / "firmware"
-        result = runner.invoke(main, ["export", str(model.path), "-o", str(out)])
-        assert result.exit_code == 0, result.output
-        sources = sorted(str(p) for p in out.glob("*.c"))
-        cc = [os.environ.get("CC", "cc"), "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-        build = subprocess.run([*cc, "-o", str(out / "check"), *sources], capture_output=True)
-        assert build.returncode == 0, build.stderr
-        run = subprocess.run([str(out / "check")], capture_output=True, text=True)
-        assert run.returncode == 0 and "golden vectors match" in run.stdout, run.stdout
+    _export_passes_golden_check(runner, model, tmp_path)
