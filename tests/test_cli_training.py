@@ -233,6 +233,15 @@ def test_evaluate_members_with_a_model_cache(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == kept
     one = json.loads((tmp_path / "one.json").read_text())
     assert one["model"]["macs_per_window"] * 2 == report["model"]["macs_per_window"]
+    # Periodicity columns are another recipe: a network of its own under its own key.
+    pitch = [*args, "--periodicity-bands", "8", "-o", str(tmp_path / "pitch.json")]
+    result = CliRunner().invoke(main, pitch)
+    assert result.exit_code == 0, result.output
+    assert len(list(cache.iterdir())) == 6
+    wide = json.loads((tmp_path / "pitch.json").read_text())
+    assert wide["frontend_config"]["periodicity_bands"] == 8
+    assert wide["train_config"]["periodicity_bands"] == 8
+    assert wide["model"]["macs_per_window"] > one["model"]["macs_per_window"]
 
 
 def test_train_with_distillation_gives_one_network(manifest, tmp_path):
