@@ -28,7 +28,13 @@ from ai_edge_litert.interpreter import Interpreter
 
 from converters.evaluate import folds_for
 from converters.export import export_model
-from converters.train import TrainConfig, load_clipset, session_stats, window_inputs
+from converters.train import (
+    TrainConfig,
+    load_clipset,
+    representative_windows,
+    session_stats,
+    window_inputs,
+)
 from edgeser import datasets as ds
 from edgeser.frontend import Frontend
 from edgeser.machine import describe
@@ -87,7 +93,7 @@ def layer_errors(report: Path, fold: str, keras_path: Path, root: Path) -> dict[
             frontend=fe.config,
             normalisation=cfg.normalisation,
             window_frames=cfg.window_frames,
-            representative=window_inputs(fe, train, cfg, rng=None, stats=session_stats(fe, train)),
+            representative=representative_windows(fe, train, cfg),
             float_twin=False,
         )
         tensors = int8_tensors(path, x)

@@ -55,8 +55,8 @@ from converters.train import (
     keras_predict,
     load_clipset,
     predict_clips,
+    representative_windows,
     session_stats,
-    window_inputs,
 )
 from edgeser.datasets import (
     Clip,
@@ -249,9 +249,6 @@ def int8_fold_probs(
     from edgeser.model import EmotionModel
     from edgeser.scoring import score_recordings
 
-    train_stats = (
-        session_stats(frontend, train_set) if cfg.normalisation.mode == "session" else None
-    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.tflite"
         export_model(
@@ -262,7 +259,7 @@ def int8_fold_probs(
             frontend=frontend.config,
             normalisation=cfg.normalisation,
             window_frames=cfg.window_frames,
-            representative=window_inputs(frontend, train_set, cfg, rng=None, stats=train_stats),
+            representative=representative_windows(frontend, train_set, cfg),
             float_twin=False,
         )
         int8_model = EmotionModel(path)

@@ -395,6 +395,14 @@ def window_inputs(
     return out
 
 
+def representative_windows(frontend: Frontend, data: ClipSet, cfg: TrainConfig) -> np.ndarray:
+    """The int8 converter's representative set: each clip's first window, normalised as the
+    device normalises it (for ``"session"`` normalisation, with the statistics of the voiced
+    frames of each speaker's clips), (clips, frames, features, 1) float32."""
+    stats = session_stats(frontend, data) if cfg.normalisation.mode == "session" else None
+    return window_inputs(frontend, data, cfg, rng=None, stats=stats)
+
+
 def predict_clips(
     predict: Callable[[np.ndarray], np.ndarray],
     frontend: Frontend,

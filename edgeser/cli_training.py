@@ -578,7 +578,7 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     from converters.export import export_model
     from converters.models import count_macs
     from converters.quantize import ConversionError
-    from converters.train import load_clipset, session_stats, window_inputs
+    from converters.train import load_clipset, representative_windows
 
     src = Path(keras_model)
     record, cfg = _training_record(src)
@@ -588,10 +588,9 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     pick = rng.choice(len(clips), size=min(400, len(clips)), replace=False)
     data = load_clipset([clips[i] for i in sorted(pick)], labels)
     model = keras.models.load_model(src)
-    # Session statistics of the representative clips as the device takes them (voiced frames
-    # of each speaker's clips), so the int8 input range matches what the device feeds.
+    # The representative clips normalised as the device normalises them, so the int8 input
+    # range matches what the device feeds.
     frontend = Frontend(cfg.frontend_config())
-    stats = session_stats(frontend, data) if cfg.normalisation.mode == "session" else None
     out = Path(out_path) if out_path else src.with_suffix(".tflite")
     summary = metrics_summary([_json.loads(Path(m).read_text()) for m in metrics_json])
     if note:
@@ -605,7 +604,7 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
             frontend=frontend.config,
             normalisation=cfg.normalisation,
             window_frames=cfg.window_frames,
-            representative=window_inputs(frontend, data, cfg, rng=None, stats=stats),
+            representative=representative_windows(frontend, data, cfg),
             macs=count_macs(model),
             training=record,
             metrics=summary,

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
 from edgeser.datasets import data_root
-from edgeser.frontend import FrontendConfig
+from edgeser.frontend import FrontendConfig, filterbank, log_scale, periodicity, spectrum, window
 from edgeser.synth import speech_like
 
-__all__ = ["OTHER_CONFIGS", "speech_like"]
+__all__ = ["OTHER_CONFIGS", "reference_frames", "speech_like"]
 
 # Tests assert correctness, not timings: on a loaded machine (CI's two cores, a training run
 # beside the suite) Hypothesis' per-example deadline and its slow-generation health check fail
 # tests whose properties hold (test_frame_peaks_match_brute_force drew 8 inputs in 1.08 s).
 settings.register_profile("edgeser", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("edgeser")
+
+
+def reference_frames(pcm: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """Frame by frame in Python integers, straight from the stage specifications."""
+    w = window.window_q15(cfg)
+    tables = filterbank.filterbank_tables(cfg)
+    pitch = periodicity.periodicity_tables(cfg) if cfg.periodicity_bands else None
+    out = []
+    for t in range(cfg.num_frames(pcm.size)):
+        frame = pcm[t * cfg.hop_samples : t * cfg.hop_samples + cfg.window_samples]
+        x_w, shift = window.apply_window(frame, w)
+        power = spectrum.power_spectrum_reference(x_w, cfg)
+        energy = filterbank.band_energies_reference(power, tables)
+        row = [log_scale.log_scale_reference(e, shift) for e in energy]
+        if pitch is not None:
+            row += periodicity.periodicity_reference(power, pitch)
+        out.append(row)
+    return np.array(out, dtype=np.int16).reshape(-1, cfg.num_features)
+
 
 #: Non-default frontend configs that the bit-exactness tests also cover.
 OTHER_CONFIGS = [

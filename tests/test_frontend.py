@@ -9,26 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from edgeser import Frontend, FrontendConfig
-from edgeser.frontend import filterbank, log_scale, periodicity, spectrum, window
-from tests.conftest import OTHER_CONFIGS, speech_like
-
-
-def reference_frames(pcm: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
-    """Frame by frame in Python integers, straight from the stage specifications."""
-    w = window.window_q15(cfg)
-    tables = filterbank.filterbank_tables(cfg)
-    pitch = periodicity.periodicity_tables(cfg) if cfg.periodicity_bands else None
-    out = []
-    for t in range(cfg.num_frames(pcm.size)):
-        frame = pcm[t * cfg.hop_samples : t * cfg.hop_samples + cfg.window_samples]
-        x_w, shift = window.apply_window(frame, w)
-        power = spectrum.power_spectrum_reference(x_w, cfg)
-        energy = filterbank.band_energies_reference(power, tables)
-        row = [log_scale.log_scale_reference(e, shift) for e in energy]
-        if pitch is not None:
-            row += periodicity.periodicity_reference(power, pitch)
-        out.append(row)
-    return np.array(out, dtype=np.int16).reshape(-1, cfg.num_features)
+from edgeser.frontend import filterbank
+from tests.conftest import OTHER_CONFIGS, reference_frames, speech_like
 
 
 def test_api_shape_and_dtype():
