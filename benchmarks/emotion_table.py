@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distill", type=float, default=0.0, help="ensemble distillation weight")
     p.add_argument("--distill-members", type=int, default=2)
     p.add_argument("--periodicity-bands", type=int, default=0, help="periodicity columns")
+    p.add_argument("--quant-noise", type=float, default=0.0, help="int8 steps of training noise")
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")
@@ -143,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         or args.distill_members < 1
         or not 0.0 <= args.distill <= 1.0
         or not 0 <= args.periodicity_bands <= 32
+        or not args.quant_noise >= 0
     ):
         p.error(
             "--members and --distill-members must be >= 1, --distill in [0, 1], "
-            "--periodicity-bands in 0..32"
+            "--periodicity-bands in 0..32, --quant-noise >= 0"
         )
     root = ds.data_root(args.data)
     if root is None:
@@ -167,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         distill_weight=args.distill,
         distill_members=args.distill_members,
         periodicity_bands=args.periodicity_bands,
+        quant_noise=args.quant_noise,
         teacher_kind=args.teacher_kind,
         session_subset_probability=args.session_subsets,
         normalisation=Normalisation.named(args.norm),

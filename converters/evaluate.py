@@ -129,7 +129,12 @@ def clip_scores(
 
 # TrainConfig fields added after fold-model keys were first made: left out of a key at their
 # default value, so that the models cached before they existed are found again.
-_KEY_DEFAULTS = {"distill_weight": 0.0, "distill_members": 2, "periodicity_bands": 0}
+_KEY_DEFAULTS = {
+    "distill_weight": 0.0,
+    "distill_members": 2,
+    "periodicity_bands": 0,
+    "quant_noise": 0.0,
+}
 
 
 def fold_model_key(

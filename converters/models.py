@@ -24,10 +24,12 @@ never be imported by the ``edgeser`` device runtime.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 from keras import layers
+
+from converters.quant_noise import QuantNoise
 
 __all__ = [
     "DEFAULT_FILTERS",
@@ -79,6 +81,7 @@ def _conv_blocks(
     pool: tuple[int, int] | Sequence[tuple[int, int]],
     prefix: str,
     stem_stride: int = 1,
+    noise: Callable[[keras.KerasTensor, str], keras.KerasTensor] | None = None,
 ) -> keras.KerasTensor:
     """Apply ``len(filters)`` blocks of Conv2D 3x3 'same' -> BatchNorm -> ReLU -> MaxPool2D.
 
@@ -90,7 +93,9 @@ def _conv_blocks(
     The convolution has no bias (BatchNormalization supplies it); the converter folds the
     BatchNormalization into the convolution, so each block is one CONV_2D (with fused ReLU)
     and one MAX_POOL_2D in the TFLite graph.  A pool dimension is skipped (set to 1) when the
-    feature map is already down to a single row or column in that dimension.
+    feature map is already down to a single row or column in that dimension.  ``noise``, when
+    given, is applied to each ReLU output (the tensor the int8 graph rounds; max pooling keeps
+    its values).
     """
     pools = [pool] * len(filters) if isinstance(pool[0], int) else list(pool)
     if len(pools) != len(filters):
@@ -106,6 +111,8 @@ def _conv_blocks(
         # statistics far from the data for tens of epochs and inference collapses.
         x = layers.BatchNormalization(momentum=0.9, name=f"{prefix}bn{i}")(x)
         x = layers.ReLU(name=f"{prefix}relu{i}")(x)
+        if noise is not None:
+            x = noise(x, f"{prefix}relu{i}")
         h, w = int(x.shape[1]), int(x.shape[2])
         p = (
             block_pool[0] if h >= block_pool[0] else 1,
@@ -114,6 +121,16 @@ def _conv_blocks(
         if p != (1, 1) and stride == 1:
             x = layers.MaxPool2D(p, name=f"{prefix}pool{i}")(x)
     return x
+
+
+def _noise_after(strength: float) -> Callable[[keras.KerasTensor, str], keras.KerasTensor]:
+    """``f(x, name)``: ``x`` through a ``QuantNoise(strength)`` named ``name + "_noise"``, or
+    ``x`` itself when ``strength`` is 0."""
+
+    def apply(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+        return QuantNoise(strength, name=f"{name}_noise")(x) if strength > 0 else x
+
+    return apply
 
 
 def _to_sequence(x: keras.KerasTensor) -> keras.KerasTensor:
@@ -132,6 +149,7 @@ def build_conv_lstm(
     pool: int | tuple[int, int] | Sequence[tuple[int, int]] = (2, 2),
     sequence_pooling: str = "last",
     stem_stride: int = 1,
+    quant_noise: float = 0.0,
 ) -> keras.Model:
     """Build the seed 2-D CNN-LSTM (Zhao et al. 2019) over a log-Mel image.
 
@@ -158,6 +176,10 @@ def build_conv_lstm(
         stem_stride: stride of the first convolution in time and frequency; above 1 it
             replaces the first block's pool, which is not applied (stride 2 in place of the
             default (2, 2) pool leaves the LSTM's sequence as it was).
+        quant_noise: above 0, a training-only :class:`converters.quant_noise.QuantNoise` of
+            this many int8 steps after the input, each ReLU, the LSTM, its time mean and the
+            hidden dense layer (the tensors the int8 graph rounds); remove them with
+            :func:`converters.quant_noise.strip_quant_noise` before saving or converting.
 
     Returns:
         An uncompiled Keras model named ``"conv_lstm"``.
@@ -169,13 +191,20 @@ def build_conv_lstm(
     inputs = keras.Input(shape=shape, name="logmel")
     if stem_stride < 1:
         raise ValueError(f"stem_stride must be >= 1, got {stem_stride}")
-    x = _conv_blocks(inputs, filters, p, prefix="", stem_stride=int(stem_stride))
+    if quant_noise < 0:
+        raise ValueError(f"quant_noise must be >= 0, got {quant_noise}")
+    noise = _noise_after(quant_noise)
+    x = noise(inputs, "logmel")
+    x = _conv_blocks(x, filters, p, prefix="", stem_stride=int(stem_stride), noise=noise)
     x = _to_sequence(x)
     mean = sequence_pooling == "mean"
     x = layers.LSTM(int(lstm_units), unroll=True, return_sequences=mean, name="lstm")(x)
+    x = noise(x, "lstm")
     if mean:
         x = layers.GlobalAveragePooling1D(name="lstm_mean")(x)
+        x = noise(x, "lstm_mean")
     x = layers.Dense(int(dense_units), activation="relu", name="fc")(x)
+    x = noise(x, "fc")
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)

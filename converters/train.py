@@ -121,6 +121,10 @@ class TrainConfig:
     # autocorrelation over 80..400 Hz pitch periods, the pitch that the Mel bands barely
     # resolve. 0: none (the frontend of every model before this field).
     periodicity_bands: int = 0
+    # Pseudo-quantisation noise (converters.quant_noise): while training, uniform noise of
+    # this many int8 steps on the input and on every activation the int8 graph rounds, so the
+    # float weights learn to tolerate the rounding (float vs int8 agreement). 0: off.
+    quant_noise: float = 0.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -461,6 +465,7 @@ def build_model(cfg: TrainConfig, n_classes: int, bands: int):  # -> keras.Model
             pool=cfg.pools or default_pools(len(cfg.filters)),
             sequence_pooling=cfg.sequence_pooling,
             stem_stride=cfg.stem_stride,
+            quant_noise=cfg.quant_noise,
         )
     raise ValueError(f"unknown architecture {cfg.architecture!r}")
 
@@ -607,6 +612,8 @@ def fit(
     import keras
     import tensorflow as tf
 
+    from converters.quant_noise import strip_quant_noise
+
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     frontend = Frontend(cfg.frontend_config())
@@ -691,4 +698,5 @@ def fit(
         best = (float("nan"), epochs - 1)
     elif best_weights is not None:
         model.set_weights(best_weights)
+    model = strip_quant_noise(model)
     return FitResult(model, best[1], best[0], history, time.time() - start)

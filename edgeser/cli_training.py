@@ -132,6 +132,15 @@ def _training_options(func):
             "80-400 Hz pitch periods, in log-spaced ranges (0: none).",
         ),
         click.option(
+            "--quant-noise",
+            type=click.FloatRange(min=0.0),
+            default=0.0,
+            show_default=True,
+            help="Train with uniform noise of this many int8 steps on the input and every "
+            "activation that int8 conversion rounds (pseudo-quantisation noise, training "
+            "only); 0 is off.",
+        ),
+        click.option(
             "--mixup",
             "mixup_alpha",
             type=click.FloatRange(min=0.0),
@@ -165,6 +174,7 @@ RECIPE_OPTIONS = {
     "distill_weight": "distill_weight",
     "distill_members": "distill_members",
     "periodicity_bands": "periodicity_bands",
+    "quant_noise": "quant_noise",
 }
 
 

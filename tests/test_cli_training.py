@@ -352,7 +352,8 @@ def test_recipe_errors_are_one_line(tmp_path, content):
 
 
 def test_train_with_periodicity_columns_end_to_end(manifest, tmp_path):
-    """--periodicity-bands 8: the recipe's frontend has 40 Mel bands + 8 periodicity columns;
+    """--periodicity-bands 8 (and --quant-noise 1, whose noise layers never reach the saved
+    model): the recipe's frontend has 40 Mel bands + 8 periodicity columns;
     the int8 model's input is 48 wide, the streaming recognizer feeds it the same windows and
     session statistics as the one-shot path, and the firmware export's golden vectors (C
     frontend with the periodicity stage, VAD on the Mel bands) pass."""
@@ -364,11 +365,12 @@ def test_train_with_periodicity_columns_end_to_end(manifest, tmp_path):
     keras_path = tmp_path / "pitch.keras"
     args = ["train", "--data", str(manifest), "--corpus", "auto", "-o", str(keras_path)]
     args += ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--all-speakers"]
-    args += ["--norm", "session", "--periodicity-bands", "8"]
+    args += ["--norm", "session", "--periodicity-bands", "8", "--quant-noise", "1"]
     result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     record = json.loads(keras_path.with_suffix(".train.json").read_text())
     assert record["train_config"]["periodicity_bands"] == 8
+    assert record["train_config"]["quant_noise"] == 1.0  # training only: the model is plain
     result = runner.invoke(
         main, ["quantize", str(keras_path), "--data", str(manifest)], catch_exceptions=False
     )

@@ -113,7 +113,7 @@ def test_member_configs_and_cache_keys():
         TrainConfig(members=0).member_configs()
     # A recipe recorded before the field existed reads as one network.
     old = TrainConfig().to_dict()
-    added = ("members", "distill_weight", "distill_members", "periodicity_bands")
+    added = ("members", "distill_weight", "distill_members", "periodicity_bands", "quant_noise")
     for name in added:  # fields added since keys were first made
         del old[name]
     assert TrainConfig.from_dict(old).members == 1
@@ -128,6 +128,7 @@ def test_member_configs_and_cache_keys():
         fold_model_key(dataclasses.replace(cfg), "p", "f", ["a"], [])
     distilled = TrainConfig(distill_weight=0.5)
     assert fold_model_key(distilled, "p", "f", ["a"], []) != before[:20]
+    assert fold_model_key(TrainConfig(quant_noise=1.0), "p", "f", ["a"], []) != before[:20]
     teacher = distilled.distill_teacher_config()
     assert teacher.members == 2 and teacher.distill_weight == 0.0
     assert [m.seed for m in teacher.member_configs()] == [0, 1]
