@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distill-members", type=int, default=2)
     p.add_argument("--periodicity-bands", type=int, default=0, help="periodicity columns")
     p.add_argument("--quant-noise", type=float, default=0.0, help="int8 steps of training noise")
+    p.add_argument("--corpus-epoch", default="smallest", choices=["smallest", "largest"])
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         distill_members=args.distill_members,
         periodicity_bands=args.periodicity_bands,
         quant_noise=args.quant_noise,
+        corpus_epoch=args.corpus_epoch,
         teacher_kind=args.teacher_kind,
         session_subset_probability=args.session_subsets,
         normalisation=Normalisation.named(args.norm),

@@ -134,6 +134,7 @@ _KEY_DEFAULTS = {
     "distill_members": 2,
     "periodicity_bands": 0,
     "quant_noise": 0.0,
+    "corpus_epoch": "smallest",
 }
 
 

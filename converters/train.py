@@ -125,6 +125,11 @@ class TrainConfig:
     # this many int8 steps on the input and on every activation the int8 graph rounds, so the
     # float weights learn to tolerate the rounding (float vs int8 agreement). 0: off.
     quant_noise: float = 0.0
+    # With several corpora in the training set, how many clips of each an epoch holds
+    # (epoch_order): "smallest", the smallest corpus' size (a larger corpus is sub-sampled: with
+    # EMO-DB's 411 clips beside RAVDESS's 1,200, RAVDESS gets a third of its per-corpus
+    # exposure); "largest", the largest's (a smaller corpus repeated; epochs cost more).
+    corpus_epoch: str = "smallest"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -494,19 +499,31 @@ def class_weights(data: ClipSet) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def epoch_order(data: ClipSet, rng: np.random.Generator) -> np.ndarray:
+#: How many clips of each corpus an epoch holds when training on several (TrainConfig.corpus_epoch).
+CORPUS_EPOCHS = ("smallest", "largest")
+
+
+def epoch_order(data: ClipSet, rng: np.random.Generator, size: str = "smallest") -> np.ndarray:
     """The clips of one epoch: a permutation of all clips for one corpus. With several, the
-    same number from each corpus, the size of the smallest (so an epoch costs what the smallest
-    corpus times the number of corpora costs); a larger corpus contributes a different random
-    part each epoch, every clip once before any repeats."""
+    same number from each corpus: with ``size`` "smallest", the size of the smallest corpus (an
+    epoch costs what the smallest corpus times the number of corpora costs, and a larger corpus
+    contributes a different random part each epoch, every clip once before any repeats); with
+    "largest", the size of the largest (every clip of every corpus in every epoch, a smaller
+    corpus repeated: whole shuffled passes, then a random part of one more)."""
+    if size not in CORPUS_EPOCHS:
+        raise ValueError(f"corpus epoch size must be one of {CORPUS_EPOCHS}, got {size!r}")
     corpora = np.array([c.corpus for c in data.clips])
     names = np.unique(corpora)
     if len(names) == 1:
         return rng.permutation(len(data.clips))
-    per = min(int(np.sum(corpora == corpus)) for corpus in names)
-    return rng.permutation(
-        np.concatenate([rng.permutation(np.flatnonzero(corpora == c))[:per] for c in names])
-    )
+    counts = [int(np.sum(corpora == corpus)) for corpus in names]
+    per = min(counts) if size == "smallest" else max(counts)
+    parts = []
+    for corpus, count in zip(names, counts, strict=True):
+        members = np.flatnonzero(corpora == corpus)
+        passes = [rng.permutation(members) for _ in range(-(-per // count))]
+        parts.append(np.concatenate(passes)[:per])
+    return rng.permutation(np.concatenate(parts))
 
 
 def validation_uar(data: ClipSet, pred: np.ndarray) -> float:
@@ -656,7 +673,7 @@ def fit(
         trainer.optimizer.learning_rate.assign(
             cfg.learning_rate * 0.5 * (1.0 + np.cos(np.pi * epoch / cfg.epochs))
         )
-        order = epoch_order(train, rng)
+        order = epoch_order(train, rng, cfg.corpus_epoch)
         x = window_inputs(frontend, train, cfg, rng, sampler, order=order)
         y: np.ndarray | dict = train.labels[order]
         w = weights[order]

@@ -132,6 +132,14 @@ def _training_options(func):
             "80-400 Hz pitch periods, in log-spaced ranges (0: none).",
         ),
         click.option(
+            "--corpus-epoch",
+            type=click.Choice(["smallest", "largest"]),
+            default="smallest",
+            show_default=True,
+            help="With several corpora: each epoch takes as many clips of each as the smallest "
+            "holds (larger ones sub-sampled) or as the largest holds (smaller ones repeated).",
+        ),
+        click.option(
             "--quant-noise",
             type=click.FloatRange(min=0.0),
             default=0.0,
@@ -175,6 +183,7 @@ RECIPE_OPTIONS = {
     "distill_members": "distill_members",
     "periodicity_bands": "periodicity_bands",
     "quant_noise": "quant_noise",
+    "corpus_epoch": "corpus_epoch",
 }
 
 

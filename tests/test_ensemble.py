@@ -113,7 +113,10 @@ def test_member_configs_and_cache_keys():
         TrainConfig(members=0).member_configs()
     # A recipe recorded before the field existed reads as one network.
     old = TrainConfig().to_dict()
-    added = ("members", "distill_weight", "distill_members", "periodicity_bands", "quant_noise")
+    added = (
+        "members", "distill_weight", "distill_members", "periodicity_bands", "quant_noise",
+        "corpus_epoch",
+    )  # fmt: skip
     for name in added:  # fields added since keys were first made
         del old[name]
     assert TrainConfig.from_dict(old).members == 1
@@ -129,6 +132,8 @@ def test_member_configs_and_cache_keys():
     distilled = TrainConfig(distill_weight=0.5)
     assert fold_model_key(distilled, "p", "f", ["a"], []) != before[:20]
     assert fold_model_key(TrainConfig(quant_noise=1.0), "p", "f", ["a"], []) != before[:20]
+    largest = TrainConfig(corpus_epoch="largest")
+    assert fold_model_key(largest, "p", "f", ["a"], []) != before[:20]
     teacher = distilled.distill_teacher_config()
     assert teacher.members == 2 and teacher.distill_weight == 0.0
     assert [m.seed for m in teacher.member_configs()] == [0, 1]

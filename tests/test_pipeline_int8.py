@@ -170,6 +170,24 @@ def test_session_subsets_include_the_clip_and_balance_corpora():
     corpora = [two.clips[i].corpus for i in order]
     assert corpora.count("synthetic") == corpora.count("other") == 3
     assert len(set(order.tolist())) == 6
+    # Two corpora of 2 and 5 clips: "smallest" takes 2 of each (each epoch another 2 of the
+    # five), "largest" 5 of each (the pair repeated: both twice, one of them thrice).
+    uneven = ClipSet(
+        data.clips[:2] + [Clip(c.path, c.label, c.speaker, "other") for c in data.clips[2:7]],
+        data.pcm[:7],
+        data.labels[:7],
+        LABELS,
+    )
+    rng = np.random.default_rng(1)
+    small = [epoch_order(uneven, rng) for _ in range(5)]
+    assert all(sorted(o[o < 2].tolist()) == [0, 1] and np.sum(o >= 2) == 2 for o in small)
+    assert len({int(i) for o in small for i in o if i >= 2}) > 2  # the five take turns
+    large = epoch_order(uneven, rng, "largest")
+    counts = np.bincount(large, minlength=7)
+    assert len(large) == 10 and sorted(counts[:2].tolist()) == [2, 3]
+    assert counts[2:].tolist() == [1] * 5
+    with pytest.raises(ValueError, match="largest"):
+        epoch_order(uneven, rng, "biggest")
 
 
 def test_training_is_deterministic():
