@@ -4,13 +4,14 @@ than the noise of the protocol?
     python benchmarks/compare_runs.py BASE.json CANDIDATE.json [--reps 5000] [--seed 0]
 
 For every corpus both reports hold (``emotion_table.py`` or ``merge_folds.py`` output, the same
-clips in the same order: their ``y_true`` must be equal) and every prediction kind (float/int8,
-speaker/file sessions), prints UAR(base), UAR(candidate), the difference in points, a 95%
-paired bootstrap interval of the difference (clips resampled with replacement, the same draw for
-both runs) and the share of draws in which the candidate is ahead. Clips of one speaker are not
-independent, so the interval is narrower than the truth: a difference inside it is noise, one
-outside it is not yet proof. ``--json FILE`` writes the figures. Exit status 2 with a one-line
-message when the reports cannot be paired.
+clips in the same order: their ``y_true`` must be equal; labels are matched by name, so a run
+trained on a wider label set, e.g. ``--with-other``, pairs with a per-corpus one) and every
+prediction kind (float/int8, speaker/file sessions), prints UAR(base), UAR(candidate), the
+difference in points, a 95% paired bootstrap interval of the difference (clips resampled with
+replacement, the same draw for both runs) and the share of draws in which the candidate is
+ahead. Clips of one speaker are not independent, so the interval is narrower than the truth: a
+difference inside it is noise, one outside it is not yet proof. ``--json FILE`` writes the
+figures. Exit status 2 with a one-line message when the reports cannot be paired.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def _uar(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> np.ndar
     return np.nanmean(np.stack(recalls), axis=0)
 
 
+def _label_map(labels: list[str], base_labels: list[str]) -> np.ndarray:
+    """Index in ``base_labels`` of each of ``labels`` (-1 where the base has no such label)."""
+    index = {name: i for i, name in enumerate(base_labels)}
+    return np.array([index.get(name, -1) for name in labels], dtype=np.int64)
+
+
 def compare(base: dict, candidate: dict, reps: int = 5000, seed: int = 0) -> dict:
     """Per corpus and prediction kind: UARs, difference and paired bootstrap interval (points)."""
     common = [c for c in base["corpora"] if c in candidate["corpora"]]
@@ -51,8 +58,11 @@ def compare(base: dict, candidate: dict, reps: int = 5000, seed: int = 0) -> dic
         a = base["corpora"][corpus]["edgeser"]
         b = candidate["corpora"][corpus]["edgeser"]
         y = np.array(a["predictions"]["y_true"])
-        if a["classes_scored"] != b["classes_scored"] or not np.array_equal(
-            y, np.array(b["predictions"]["y_true"])
+        # A run on a wider label set (e.g. trained --with-other) is read in the base's label
+        # indices; a label the base lacks becomes -1, an error on every scored class.
+        to_base = _label_map(b["labels"], a["labels"])
+        if set(a["classes_scored"]) != set(b["classes_scored"]) or not np.array_equal(
+            y, to_base[np.array(b["predictions"]["y_true"])]
         ):
             raise PairingError(f"{corpus}: the reports do not hold the same clips in one order")
         classes = np.array([a["labels"].index(c) for c in a["classes_scored"]])
@@ -61,7 +71,8 @@ def compare(base: dict, candidate: dict, reps: int = 5000, seed: int = 0) -> dic
         for kind in KINDS:
             if kind not in a["predictions"] or kind not in b["predictions"]:
                 continue
-            pa, pb = np.array(a["predictions"][kind]), np.array(b["predictions"][kind])
+            pa = np.array(a["predictions"][kind])
+            pb = to_base[np.array(b["predictions"][kind])]
             ua, ub = _uar(y, pa, classes), _uar(y, pb, classes)
             diffs = 100 * (_uar(y[draws], pb[draws], classes) - _uar(y[draws], pa[draws], classes))
             lo, hi = np.percentile(diffs, [2.5, 97.5])

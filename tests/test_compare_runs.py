@@ -52,3 +52,27 @@ def test_runs_on_other_clips_are_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("compare_runs: emodb: the reports do not hold the same clips")
     assert err.count("\n") == 1
+
+
+def test_a_run_on_a_wider_label_set_pairs_by_label_name():
+    """A --with-other run labels its clips in a 5-label set; its predictions are read by name,
+    and a label the base lacks ("calm") is an error on every scored class."""
+    y = [0, 1, 2, 0, 1, 2]
+    base = _report(y, [0, 1, 2, 0, 1, 0])
+    wide = ["calm", "sadness", "neutral", "surprise", "anger"]
+    name = [LABELS[k] for k in y]
+    pred = ["neutral", "anger", "sadness", "calm", "anger", "sadness"]
+    ours = {
+        "labels": wide,
+        "classes_scored": list(reversed(LABELS)),
+        "predictions": {
+            "y_true": [wide.index(n) for n in name],
+            "int8_speaker": [wide.index(n) for n in pred],
+        },
+    }
+    r = compare_runs.compare(base, {"corpora": {"emodb": {"edgeser": ours}}}, reps=200)
+    r = r["emodb"]["int8_speaker"]
+    # base: neutral 2/2, anger 2/2, sadness 1/2; candidate: neutral 1/2 (calm), anger 2/2,
+    # sadness 2/2
+    assert r["base_uar"] == pytest.approx(100 * 2.5 / 3)
+    assert r["candidate_uar"] == pytest.approx(100 * 2.5 / 3)
