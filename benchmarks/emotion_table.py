@@ -40,7 +40,7 @@ import peer_opensmile
 
 from converters.evaluate import confusion_png, evaluate
 from converters.teacher import TEACHER_KINDS
-from converters.train import TrainConfig
+from converters.train import CORPUS_EPOCHS, TrainConfig
 from edgeser import datasets as ds
 from edgeser.cli_training import CORPUS_LABELS
 from edgeser.normalisation import NAMES as NORMALISATION_NAMES
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distill-members", type=int, default=2)
     p.add_argument("--periodicity-bands", type=int, default=0, help="periodicity columns")
     p.add_argument("--quant-noise", type=float, default=0.0, help="int8 steps of training noise")
-    p.add_argument("--corpus-epoch", default="smallest", choices=["smallest", "largest"])
+    p.add_argument("--corpus-epoch", default="smallest", choices=CORPUS_EPOCHS)
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")

@@ -366,11 +366,13 @@ def test_train_with_periodicity_columns_end_to_end(manifest, tmp_path):
     args = ["train", "--data", str(manifest), "--corpus", "auto", "-o", str(keras_path)]
     args += ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--all-speakers"]
     args += ["--norm", "session", "--periodicity-bands", "8", "--quant-noise", "1"]
+    args += ["--corpus-epoch", "largest"]  # one corpus here: recorded, no effect
     result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     record = json.loads(keras_path.with_suffix(".train.json").read_text())
     assert record["train_config"]["periodicity_bands"] == 8
     assert record["train_config"]["quant_noise"] == 1.0  # training only: the model is plain
+    assert record["train_config"]["corpus_epoch"] == "largest"
     result = runner.invoke(
         main, ["quantize", str(keras_path), "--data", str(manifest)], catch_exceptions=False
     )
