@@ -464,6 +464,25 @@ def info(model_path, as_json, edgetpu, backend) -> None:
     click.echo(_info_text(model, report, full_edgetpu=edgetpu))
 
 
+def _metric_lines(metrics: dict) -> list[str]:
+    """One line per protocol and kind (float, int8): UAR and WA with speaker sessions, and the
+    file-session (cold start) UAR where the report has it."""
+    reports = metrics.get("by_protocol") or {metrics.get("protocol", ""): metrics}
+    lines = []
+    for protocol, report in reports.items():
+        for which in ("float", "int8"):
+            m = report.get(which)
+            if not (isinstance(m, dict) and "uar" in m):
+                continue
+            wa = 100 * m.get("wa", 0)
+            line = f"{which:<11} {protocol} UAR {100 * m['uar']:.1f}% WA {wa:.1f}%"
+            cold = report.get(f"{which}_file")
+            if isinstance(cold, dict) and "uar" in cold:
+                line += f" (speaker sessions; file sessions UAR {100 * cold['uar']:.1f}%)"
+            lines.append(line)
+    return lines
+
+
 def _info_text(model, report, full_edgetpu: bool) -> str:
     meta = model.meta
     fe = meta.frontend
@@ -497,14 +516,7 @@ def _info_text(model, report, full_edgetpu: bool) -> str:
     data = meta.training.get("data") if meta.training else None
     if data:
         lines.append(f"trained on  {json.dumps(data, sort_keys=True)}")
-    metrics = meta.metrics or {}
-    for which in ("float", "int8"):
-        if isinstance(metrics.get(which), dict) and "uar" in metrics[which]:
-            m = metrics[which]
-            lines.append(
-                f"{which:<11} {metrics.get('protocol', '')} UAR {100 * m['uar']:.1f}% "
-                f"WA {100 * m.get('wa', 0):.1f}%"
-            )
+    lines += _metric_lines(meta.metrics or {})
     lines.append(
         f"edge tpu    {report.mapped} of {len(report.ops)} operators would map (static "
         "estimate; --edgetpu for the table)"

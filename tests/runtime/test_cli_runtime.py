@@ -187,6 +187,9 @@ def test_info_text_and_json():
     out = text.stdout.decode()
     for needle in ("labels", "frontend", "sha256", "multiply-accumulates", "edge tpu"):
         assert needle in out
+    # the default model's recipe figures, every protocol, speaker and file sessions
+    for protocol in ("emodb-loso", "ravdess-5fold"):
+        assert f"int8        {protocol} UAR" in out and "file sessions UAR" in out
     doc = json.loads(edgeser("info", "--json", "--edgetpu").stdout)
     assert doc["tflite_sha256"] and doc["edgetpu"]["operators"] > 0
     assert doc["backend"].startswith("litert")
