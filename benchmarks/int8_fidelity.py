@@ -36,6 +36,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from converters.quantize import convert_int8
 from converters.train import (
+    ClipSet,
     TrainConfig,
     keras_predict,
     load_clipset,
@@ -47,10 +48,6 @@ from edgeser import datasets as ds
 from edgeser.frontend import Frontend
 from edgeser.machine import describe
 from edgeser.quiet import quiet_stderr
-
-
-def read_corpus(root: Path, corpus: str) -> list[ds.Clip]:
-    return ds.read_emodb(root / "emodb") if corpus == "emodb" else ds.read_ravdess(root / corpus)
 
 
 def int8_run(path: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,17 +73,18 @@ def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     }
 
 
-def fidelity(model_path: Path, args, root: Path) -> dict:
+def read_clipset(root: Path, corpus: str) -> ClipSet:
+    """A corpus' clips with their PCM, read once (frames are computed per frontend config)."""
+    clips = ds.read_corpus(root / corpus)
+    return load_clipset(clips, sorted({c.label for c in clips}))
+
+
+def fidelity(model_path: Path, args, calib_set: ClipSet, probe: ClipSet) -> dict:
     record = json.loads(model_path.with_suffix(".train.json").read_text())
     cfg = TrainConfig.from_dict(record["train_config"])
     fe = Frontend(cfg.frontend_config())
-    sets = {}
-    for role, corpus in (("calib", args.calib), ("probe", args.probe)):
-        clips = read_corpus(root, corpus)
-        data = load_clipset(clips, sorted({c.label for c in clips}))
-        sets[role] = (data, session_stats(fe, data))
-    calib = representative_windows(fe, sets["calib"][0], cfg)
-    probe, stats = sets["probe"]
+    calib = representative_windows(fe, calib_set, cfg)
+    stats = session_stats(fe, probe)
     rng = np.random.default_rng(args.seed)
     windows = {"clean": window_inputs(fe, probe, cfg, rng=None, stats=stats)}
     if args.augmented:
@@ -123,11 +121,13 @@ def main() -> None:
     root = ds.data_root(args.data)
     if root is None:
         p.error("no corpus (set --data or EDGESER_DATA)")
-    rows = []
     for model_path in args.models:
         if not model_path.with_suffix(".train.json").exists():
             p.error(f"{model_path}: no {model_path.with_suffix('.train.json').name} beside it")
-        row = fidelity(model_path, args, root)
+    calib_set, probe = read_clipset(root, args.calib), read_clipset(root, args.probe)
+    rows = []
+    for model_path in args.models:
+        row = fidelity(model_path, args, calib_set, probe)
         rows.append(row)
         for name in ("clean", "augmented"):
             if name in row:
