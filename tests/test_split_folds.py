@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from edgeser.datasets import Clip, uar
+from tests.test_merge_folds import _part as merge_part
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -25,40 +26,19 @@ def _load(name: str):
 merge_folds = _load("merge_folds")
 split_folds = _load("split_folds")
 
-LABELS = ["neutral", "anger", "sadness"]
-
 
 def _part(fold: str, y: list[int], float_pred: list[int], int8_pred: list[int]) -> dict:
-    figures = {
-        f"{kind}_{session}_uar": uar(y, pred, [0, 1, 2])
-        for kind, pred in (("float", float_pred), ("int8", int8_pred))
-        for session in ("speaker", "file")
-    }
-    ours = {
-        "protocol": "emodb-loso",
-        "labels": LABELS,
-        "classes_scored": LABELS,
-        "train_config": {"epochs": 40},
-        "frontend_config": {"num_bands": 40},
-        "folds": [{"fold": fold, "train_seconds": 10.0, **figures}],
-        "model": {"int8_bytes": 1000, "macs_per_window": 10},
-        "seconds": 10.0,
-        "predictions": {
-            "y_true": y,
-            "float_speaker": float_pred,
-            "float_file": float_pred,
-            "int8_speaker": int8_pred,
-            "int8_file": int8_pred,
-        },
-    }
-    return {
-        "command": f"run --fold {fold}",
-        "date_utc": "2026-12-03T00:00:00Z",
-        "machine": {},
-        "train_config": {"epochs": 40},
-        "seconds": 10.0,
-        "corpora": {"emodb": {"edgeser": ours}},
-    }
+    """test_merge_folds' part, with the fold's own four UARs as emotion_table.py records them."""
+    part = merge_part(fold, y, float_pred, int8_pred)
+    part["command"] = f"run --fold {fold}"
+    part["corpora"]["emodb"]["edgeser"]["folds"][0].update(
+        {
+            f"{kind}_{session}_uar": uar(y, pred, [0, 1, 2])
+            for kind, pred in (("float", float_pred), ("int8", int8_pred))
+            for session in ("speaker", "file")
+        }
+    )
+    return part
 
 
 def _clips(counts: dict[str, int]) -> list[Clip]:
@@ -79,8 +59,10 @@ def test_split_then_merge_gives_back_the_pooled_report():
     assert [p["corpora"]["emodb"]["edgeser"]["folds"][0]["fold"] for p in parts] == [A[0], B[0]]
     assert parts[0]["corpora"]["emodb"]["edgeser"]["predictions"]["int8_speaker"] == A[3]
     assert parts[1]["command"] == f"run --fold {B[0]}"
-    again = merge_folds.merge(parts)
-    assert again["corpora"] == pooled["corpora"]
+    again = merge_folds.merge(parts)["corpora"]["emodb"]
+    assert again["uar"] == pooled["corpora"]["emodb"]["uar"]
+    for key in ("predictions", "folds", "int8", "float_file", "top1_agreement"):
+        assert again["edgeser"][key] == pooled["corpora"]["emodb"]["edgeser"][key]
 
 
 def test_a_report_out_of_fold_order_or_another_corpus_is_refused():
