@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeser.audio import resample
+from converters.fast_resample import resample as augment_resample
 from edgeser.datasets import Clip, uar
 from edgeser.frontend import Frontend, FrontendConfig
 from edgeser.normalisation import Normalisation
@@ -295,7 +295,8 @@ def _augment_pcm(
         factor = rng.uniform(*cfg.speed)
         # Playing faster by `factor` = resampling to rate / factor (pitch and tempo change).
         # The new rate is a multiple of 320 Hz so the polyphase ratio stays small (fast).
-        x = resample(x, 16000, 320 * round(16000 / factor / 320))
+        # (edgeser.audio.resample's samples exactly, in C: converters/fast_resample.py.)
+        x = augment_resample(x, 16000, 320 * round(16000 / factor / 320))
     gain_db = float(rng.uniform(*cfg.gain_db))
     x = x * 10 ** (gain_db / 20)
     if rng.random() < cfg.noise_probability:

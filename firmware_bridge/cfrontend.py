@@ -9,32 +9,17 @@ Used by the tests (bit-exactness against the NumPy frontend) and by
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from edgeser.errors import EdgeserError
 from edgeser.frontend import FrontendConfig
 from edgeser.frontend.frontend import check_pcm
+from firmware_bridge.cbuild import BuildError, build_shared
 from firmware_bridge.tables import FrontendTables, c_config_fields, frontend_tables
 
 SOURCE_DIR = Path(__file__).resolve().parent / "frontend"
 C_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2")
-
-
-class BuildError(EdgeserError, RuntimeError):
-    """The C compiler is missing or failed to build the reference frontend."""
-
-
-def cache_dir() -> Path:
-    """Where built libraries are kept: ``$EDGESER_CACHE/cfrontend`` or ``~/.cache/...``."""
-    root = os.environ.get("EDGESER_CACHE") or Path.home() / ".cache" / "edgeser"
-    return Path(root) / "cfrontend"
 
 
 def sources() -> list[Path]:
@@ -44,26 +29,13 @@ def sources() -> list[Path]:
 
 def build_library(extra_flags: tuple[str, ...] = ()) -> Path:
     """Compile the frontend into a shared library (cached by source and flag hash)."""
-    compiler = os.environ.get("CC", "cc")
-    if shutil.which(compiler) is None:
-        raise BuildError(f"C compiler {compiler!r} not found (install gcc or set CC)")
-    digest = hashlib.sha256()
-    for path in sorted(SOURCE_DIR.glob("*.[ch]")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    digest.update(" ".join((compiler, *C_FLAGS, *extra_flags)).encode())
-    target = cache_dir() / f"libedgeser_frontend-{digest.hexdigest()[:16]}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / target.name
-        cmd = [compiler, *C_FLAGS, *extra_flags, "-shared", "-fPIC", "-o", str(out)]
-        cmd += [str(p) for p in sources()]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BuildError(f"building the C frontend failed: {result.stderr.strip()}")
-        os.replace(out, target)
-    return target
+    return build_shared(
+        "edgeser_frontend",
+        sources(),
+        sorted(SOURCE_DIR.glob("*.h")),
+        (*C_FLAGS, *extra_flags),
+        "the C frontend",
+    )
 
 
 class _Config(ctypes.Structure):
