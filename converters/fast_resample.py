@@ -18,7 +18,6 @@ The device runtime never imports this module.
 from __future__ import annotations
 
 import ctypes
-import math
 from pathlib import Path
 
 import numpy as np
@@ -58,41 +57,47 @@ def _library() -> ctypes.CDLL | None:
     return _LIBRARY
 
 
-def uses_c(rate_in: int, rate_out: int) -> bool:
-    """Whether :func:`resample` runs the C kernel for this rate pair (else NumPy)."""
+def _c_ratio(rate_in: int, rate_out: int) -> tuple[int, int, int] | None:
+    """``(up, down, half)`` when NumPy would take its sequential loop and C is built, else None."""
     if rate_in == rate_out or rate_in <= 0 or rate_out <= 0:
-        return False
-    g = math.gcd(rate_in, rate_out)
-    up, down = rate_out // g, rate_in // g
-    taps = 2 * audio._design(up, down)[0]
-    return up <= audio._MAX_PHASES and down < taps and _library() is not None
+        return None
+    up, down = audio._ratio(rate_in, rate_out)
+    half = audio._design(up, down)[0]
+    if up > audio._MAX_PHASES or down >= 2 * half or _library() is None:
+        return None
+    return up, down, half
+
+
+def uses_c(rate_in: int, rate_out: int) -> bool:
+    """Whether :func:`resample` runs the C kernel for this rate pair (for an input long enough
+    to give every phase two outputs; else NumPy)."""
+    return _c_ratio(rate_in, rate_out) is not None
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """:func:`edgeser.audio.resample` (1-D float audio, Hz to Hz; float64 out), bit-identical."""
     arr = np.asarray(x)
+    plan = (
+        _c_ratio(rate_in, rate_out)
+        if isinstance(rate_in, int) and isinstance(rate_out, int)
+        else None
+    )
     if (
-        arr.ndim != 1
+        plan is None
+        or arr.ndim != 1
         or not np.issubdtype(arr.dtype, np.floating)
-        or not isinstance(rate_in, int)
-        or not isinstance(rate_out, int)
-        or not uses_c(rate_in, rate_out)
         or not np.isfinite(arr).all()
     ):
         return audio.resample(x, rate_in, rate_out)
-    g = math.gcd(rate_in, rate_out)
-    up, down = rate_out // g, rate_in // g
+    up, down, half = plan
     n_out = -(-len(arr) * up // down)
     if n_out < 2 * up:
         # A phase with a single output is a vector dot product, which NumPy sends to BLAS.
         return audio.resample(x, rate_in, rate_out)
-    half = audio._design(up, down)[0]
-    taps = 2 * half
-    xp = np.zeros(len(arr) + taps - 1)
-    xp[half - 1 : half - 1 + len(arr)] = arr
+    xp = audio._padded(arr.astype(np.float64), half)
     table = np.ascontiguousarray(audio._phase_table(up, down), dtype=np.float64)
     y = np.empty(n_out)
-    lib = _library()
-    assert lib is not None  # uses_c() built it
-    lib.ef_resample_sums(xp.ctypes.data, n_out, up, down, taps, table.ctypes.data, y.ctypes.data)
+    _library().ef_resample_sums(
+        xp.ctypes.data, n_out, up, down, 2 * half, table.ctypes.data, y.ctypes.data
+    )
     return y

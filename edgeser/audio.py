@@ -263,17 +263,13 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     x = x.astype(np.float64)
     if rate_in == rate_out:
         return x
-    g = math.gcd(rate_in, rate_out)
-    up, down = rate_out // g, rate_in // g
+    up, down = _ratio(rate_in, rate_out)
     n_out = -(-len(x) * up // down)
     if n_out == 0:
         return np.zeros(0)
     half, _, _, _ = _design(up, down)
     taps = 2 * half
-    # Output n sits at input time n*down/up = i_n + frac_n and uses x[i_n - half + 1 : i_n + half
-    # + 1], i.e. xp[i_n : i_n + taps] with x[m] stored at xp[m + half - 1].
-    xp = np.zeros(len(x) + taps - 1)
-    xp[half - 1 : half - 1 + len(x)] = x
+    xp = _padded(x, half)
     windows = sliding_window_view(xp, taps)  # view: row i is the window for integer time i
     y = np.empty(n_out)
     if up <= _MAX_PHASES:
@@ -289,6 +285,23 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
         coef = _kernel(phase / up, up, down)
         y[s : s + len(start)] = np.einsum("ij,ij->i", windows[start], coef)
     return y
+
+
+def _ratio(rate_in: int, rate_out: int) -> tuple[int, int]:
+    """The reduced ratio ``(up, down) = rate_out / rate_in`` (22050 -> 16000: 320, 441)."""
+    g = math.gcd(rate_in, rate_out)
+    return rate_out // g, rate_in // g
+
+
+def _padded(x: np.ndarray, half: int) -> np.ndarray:
+    """``x`` (float64) zero-padded for ``2 * half`` taps: ``x[m]`` at ``xp[m + half - 1]``.
+
+    Output n sits at input time n*down/up = i_n + frac_n and uses x[i_n - half + 1 : i_n + half
+    + 1], i.e. ``xp[i_n : i_n + 2 * half]``.
+    """
+    xp = np.zeros(len(x) + 2 * half - 1)
+    xp[half - 1 : half - 1 + len(x)] = x
+    return xp
 
 
 def _check_rate(rate: int, name: str) -> int:
