@@ -5,7 +5,7 @@ standardisation), on the same speaker-independent folds, in one run.
     python benchmarks/emotion_table.py --corpus emodb|ravdess|both [--epochs 40]
         [--norm session|session-std|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
         [--stem-stride 2] [--with-other] [--no-peer] [--fold NAME ...] [--model-cache DIR]
-        [--out benchmarks/results/emotion_table.json]
+        [--calibration first|scoring|augmented] [--out benchmarks/results/emotion_table.json]
 
 EMO-DB: leave-one-speaker-out, 7 classes. RAVDESS: 5 actor-independent folds, 8 classes.
 ``--with-other`` adds every clip of the other corpus to each fold's training set (the model
@@ -17,7 +17,9 @@ the session mean over all the test speaker's voiced frames, ``file`` sessions ov
 recording alone (``session-std``: the mean and the deviation). A confusion-matrix PNG (int8,
 speaker sessions) is written beside the JSON for each corpus. ``--model-cache DIR`` keeps each
 fold's trained model, so a second run of the same recipe and folds scores them again without
-training (:func:`converters.evaluate.evaluate`).
+training (:func:`converters.evaluate.evaluate`). ``--calibration`` says how each fold's int8
+representative set is drawn from its training clips (:func:`converters.train.
+representative_windows`; ``first``, each clip's first window, is the default).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import peer_opensmile
 
 from converters.evaluate import confusion_png, evaluate
 from converters.teacher import TEACHER_KINDS
-from converters.train import CORPUS_EPOCHS, TrainConfig
+from converters.train import CALIBRATIONS, CORPUS_EPOCHS, TrainConfig
 from edgeser import datasets as ds
 from edgeser.cli_training import CORPUS_LABELS
 from edgeser.normalisation import NAMES as NORMALISATION_NAMES
@@ -77,6 +79,7 @@ def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
         folds=folds,
         teacher_features=teacher,
         model_cache=Path(args.model_cache) if args.model_cache else None,
+        calibration=args.calibration,
         log=lambda line: print(f"[{corpus}] {line}", file=sys.stderr, flush=True),
     )
     table = {
@@ -138,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--model-cache", default=None, help="keep/reuse each fold's trained model")
+    p.add_argument(
+        "--calibration", default="first", choices=CALIBRATIONS, help="int8 representative set"
+    )
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if (

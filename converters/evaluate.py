@@ -247,9 +247,11 @@ def int8_fold_probs(
     test_set: ClipSet,
     labels: Sequence[str],
     name: str,
+    calibration: str = "first",
 ) -> tuple[dict[str, np.ndarray], int]:
-    """The fold model converted to int8 (representative windows from ``train_set``, as the
-    device normalises them) and scored on ``test_set`` through the device runtime
+    """The fold model converted to int8 (representative windows of kind ``calibration`` from
+    ``train_set``, as the device normalises them: :func:`converters.train.
+    representative_windows`) and scored on ``test_set`` through the device runtime
     (:func:`edgeser.scoring.score_recordings`), per session kind; and the int8 file's size."""
     from converters.export import export_model
     from edgeser.model import EmotionModel
@@ -265,8 +267,9 @@ def int8_fold_probs(
             frontend=frontend.config,
             normalisation=cfg.normalisation,
             window_frames=cfg.window_frames,
-            representative=representative_windows(frontend, train_set, cfg),
+            representative=representative_windows(frontend, train_set, cfg, calibration),
             float_twin=False,
+            max_samples=None,
         )
         int8_model = EmotionModel(path)
         probs = {
@@ -288,12 +291,15 @@ def evaluate(
     log: Callable[[str], None] = print,
     teacher_features: np.ndarray | None = None,
     model_cache: Path | None = None,
+    calibration: str = "first",
 ) -> dict[str, Any]:
     """Run ``protocol`` on ``clips`` and return the report (see the module docstring).
 
     ``model_cache``: a folder keeping each fold's trained model (``<key>.keras`` and
     ``<key>.json``, the key a hash of the recipe, protocol, fold, labels and training clips), so
     that scoring a fold again (say, with ``int8`` after a float-only run) does not retrain it.
+    ``calibration``: how each fold's int8 representative set is drawn from its training clips
+    (:data:`converters.train.CALIBRATIONS`).
 
     ``cfg.epoch_selection`` "fixed" trains each fold on all its training speakers (no
     validation speakers). ``teacher_features``: one row per clip of ``clips`` then
@@ -360,7 +366,14 @@ def evaluate(
         macs = count_macs(result.model)
         if int8:
             scored["int8"], size = int8_fold_probs(
-                result.model, cfg, frontend, train_set, test_set, labels, f"fold-{name}"
+                result.model,
+                cfg,
+                frontend,
+                train_set,
+                test_set,
+                labels,
+                f"fold-{name}",
+                calibration,
             )
         for kind, by_session in scored.items():
             for session, probs in by_session.items():
@@ -390,6 +403,7 @@ def evaluate(
             ),
         },
         "train_config": cfg.to_dict(),
+        "calibration": calibration if int8 else None,
         "frontend_config": frontend.config.to_dict(),
         "data": {
             "clips": len(clips),

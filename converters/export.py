@@ -44,13 +44,16 @@ def export_model(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     float_twin: bool = True,
+    max_samples: int | None = 500,
 ) -> ModelMeta:
     """Write ``out_path`` (int8 .tflite), its ``.json`` metadata and, if asked, the float32
     twin ``<stem>.float32.tflite``. ``representative`` holds float model inputs
-    (n, frames, bands, 1) drawn from the training data."""
+    (n, frames, bands, 1) drawn from the training data; at most ``max_samples`` of them
+    (evenly spaced; ``None``: all) calibrate the converter
+    (:func:`converters.quantize.convert_int8`)."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = convert_int8(model, representative, out, model_name=name)
+    report = convert_int8(model, representative, out, model_name=name, max_samples=max_samples)
     if float_twin:
         convert_float32(model, out.with_name(out.stem + ".float32.tflite"), model_name=name)
     meta = ModelMeta(

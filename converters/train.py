@@ -405,12 +405,72 @@ def window_inputs(
     return out
 
 
-def representative_windows(frontend: Frontend, data: ClipSet, cfg: TrainConfig) -> np.ndarray:
-    """The int8 converter's representative set: each clip's first window, normalised as the
-    device normalises it (for ``"session"`` normalisation, with the statistics of the voiced
-    frames of each speaker's clips), (clips, frames, features, 1) float32."""
-    stats = session_stats(frontend, data) if cfg.normalisation.mode == "session" else None
-    return window_inputs(frontend, data, cfg, rng=None, stats=stats)
+#: How the int8 converter's representative set is drawn (:func:`representative_windows`).
+CALIBRATIONS: tuple[str, ...] = ("first", "scoring", "augmented")
+
+#: At most this many representative windows per calibration kind (evenly spaced over the set).
+CALIBRATION_WINDOWS: dict[str, int] = {"first": 500, "scoring": 2000, "augmented": 2000}
+
+
+def _evenly_spaced(x: np.ndarray, at_most: int) -> np.ndarray:
+    """At most ``at_most`` rows of ``x``, evenly spaced over it (all rows when it has fewer)."""
+    if x.shape[0] <= at_most:
+        return x
+    return x[np.unique(np.linspace(0, x.shape[0] - 1, num=at_most).round().astype(int))]
+
+
+def representative_windows(
+    frontend: Frontend,
+    data: ClipSet,
+    cfg: TrainConfig,
+    calibration: str = "first",
+    seed: int = 0,
+) -> np.ndarray:
+    """The int8 converter's representative set from the clips of ``data``, normalised as the
+    device normalises them; (n, frames, features, 1) float32, n at most
+    :data:`CALIBRATION_WINDOWS` ``[calibration]`` (evenly spaced over the set).
+
+    ``calibration``:
+
+    ``"first"``
+        each clip's first window, with its speaker's session statistics (the voiced frames
+        of all that speaker's clips).
+    ``"scoring"``
+        every scoring window of every clip (:func:`edgeser.scoring.recording_windows`, the
+        windows the device scores), once with the speaker's statistics and once with the
+        clip's own (the ``"speaker"`` and ``"file"`` sessions of :mod:`edgeser.scoring`).
+    ``"augmented"``
+        ``"scoring"`` plus one pass of training windows (the recipe's augmentation and
+        session subsets, generator seeded with ``seed``).
+
+    Session statistics apply to ``"session"`` normalisation only."""
+    if calibration not in CALIBRATIONS:
+        raise ValueError(
+            f"calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}"
+        )
+    session = cfg.normalisation.mode == "session"
+    stats = session_stats(frontend, data) if session else None
+    if calibration == "first":
+        x = window_inputs(frontend, data, cfg, rng=None, stats=stats)
+        return _evenly_spaced(x, CALIBRATION_WINDOWS[calibration])
+    bands = frontend.config.num_features
+    kinds = [stats, session_stats(frontend, data, "file")] if session else [None]
+    parts = []
+    for i, frames in enumerate(data.frames_of(frontend)):
+        windows = recording_windows(frames, cfg.window_frames, HOP_FRAMES)
+        for by_clip in kinds:
+            s = _stats_or_default(by_clip[i] if by_clip is not None else None, bands)
+            if not session:
+                s = np.zeros((2, bands), np.int64)
+            parts.append(cfg.normalisation.to_float(windows, s[0], s[1])[..., None])
+    x = np.concatenate(parts).astype(np.float32)
+    if calibration == "augmented":
+        rng = np.random.default_rng(seed)
+        sampler = (
+            SessionSampler(frontend, data, cfg.session_subset_probability) if session else None
+        )
+        x = np.concatenate((x, window_inputs(frontend, data, cfg, rng, sampler)))
+    return _evenly_spaced(x, CALIBRATION_WINDOWS[calibration])
 
 
 def predict_clips(

@@ -586,7 +586,16 @@ def train(corpus, out_path, all_speakers, distill_from, data_dir, **train_args) 
     "figures go into the metadata; repeatable, the first is the headline.",
 )
 @click.option("--note", help="A sentence about the metrics, stored with them.")
-def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
+@click.option(
+    "--calibration",
+    type=click.Choice(["first", "scoring", "augmented"]),
+    default="first",
+    show_default=True,
+    help="The representative set: 'first', the first window of 400 random training clips; "
+    "'scoring', every window the device scores of every training clip, under speaker and "
+    "file sessions; 'augmented', that plus one augmented pass (at most 2,000 windows).",
+)
+def quantize(keras_model, out_path, name, data_dir, metrics_json, note, calibration) -> None:
     """Convert a trained model to full-integer int8 TFLite (plus its float32 twin), verify
     every operator is integer, and write the metadata beside it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
@@ -603,9 +612,11 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
     record, cfg = _training_record(src)
     clips = _clips_for(data_dir or record["data"]["root"] or None, record["data"]["corpus"])
     labels = record["labels"]
-    rng = np.random.default_rng(cfg.seed)
-    pick = rng.choice(len(clips), size=min(400, len(clips)), replace=False)
-    data = load_clipset([clips[i] for i in sorted(pick)], labels)
+    if calibration == "first":  # as every model before the other kinds was quantised
+        rng = np.random.default_rng(cfg.seed)
+        pick = rng.choice(len(clips), size=min(400, len(clips)), replace=False)
+        clips = [clips[i] for i in sorted(pick)]
+    data = load_clipset(clips, labels)
     model = keras.models.load_model(src)
     # The representative clips normalised as the device normalises them, so the int8 input
     # range matches what the device feeds.
@@ -623,9 +634,10 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note) -> None:
             frontend=frontend.config,
             normalisation=cfg.normalisation,
             window_frames=cfg.window_frames,
-            representative=representative_windows(frontend, data, cfg),
+            representative=representative_windows(frontend, data, cfg, calibration, cfg.seed),
+            max_samples=None,
             macs=count_macs(model),
-            training=record,
+            training={**record, "calibration": calibration},
             metrics=summary,
         )
     except ConversionError as exc:

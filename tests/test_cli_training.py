@@ -123,6 +123,17 @@ def test_train_all_speakers_then_quantize_with_metrics(manifest, tmp_path):
     assert meta.normalisation.mode == "window"
     assert meta.metrics["int8"]["uar"] == 0.5 and meta.metrics["note"] == "tiny"
     assert set(meta.metrics["by_protocol"]) == {"emodb-loso"}
+    assert meta.training["calibration"] == "first"
+    # --calibration augmented: every scored window under speaker and file sessions plus one
+    # augmented pass calibrates the converter; the metadata says which set it was.
+    out = tmp_path / "augmented.tflite"
+    args = ["quantize", str(keras_path), "--data", str(manifest), "-o", str(out)]
+    result = runner.invoke(main, [*args, "--calibration", "augmented"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    meta = EmotionModel(out).meta
+    assert meta.training["calibration"] == "augmented" and meta.input.dtype == "int8"
+    result = runner.invoke(main, [*args, "--calibration", "all"])
+    assert result.exit_code == 2 and "Invalid value for '--calibration'" in result.output
 
 
 def test_train_two_members_then_quantize_one_int8_graph(manifest, tmp_path):
