@@ -15,6 +15,11 @@ pre-activations of +-20..33 in the v11 network, steps of 0.15-0.26). The rewrite
     one FULLY_CONNECTED shared by every step over ``concat(x_t, k (h + 1))``, ``k`` half
     the largest LSTM input, so both halves of the concatenation span ``[0, bound]`` (the
     bias loses the column sums of ``U``); no clamp.
+``int16x8`` (for reference, not an int8 model)
+    Keras' LSTM as it is, converted with 16-bit activations and 8-bit weights
+    (``EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8``, int16 input and
+    output): how much of the disagreement activation rounding causes. The int8-only Edge TPU
+    cannot run it.
 
 Each network (the original and each rewrite) is converted as ``edgeser quantize`` converts
 (legacy quantizer, the first window of ``--calib`` random clips of both corpora) and run in
@@ -119,8 +124,9 @@ def rewritten(model, representative: np.ndarray, variant: str):
     return keras.Model(inputs, x, name=f"conv_lstm_{variant}")
 
 
-def to_int8(model, representative: np.ndarray, path: Path) -> None:
-    """Full-integer conversion as the converter worker does it (legacy quantizer, batch 1)."""
+def to_int8(model, representative: np.ndarray, path: Path, int16: bool = False) -> None:
+    """Full-integer conversion as the converter worker does it (legacy quantizer, batch 1);
+    ``int16``: 16-bit activations, 8-bit weights."""
     with tempfile.TemporaryDirectory() as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model)
@@ -130,8 +136,13 @@ def to_int8(model, representative: np.ndarray, path: Path) -> None:
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = lambda: ([s[None]] for s in representative)
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = conv.inference_output_type = tf.int8
+        if int16:
+            ops16 = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            conv.target_spec.supported_ops = [ops16]
+            conv.inference_input_type = conv.inference_output_type = tf.int16
+        else:
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = conv.inference_output_type = tf.int8
         conv.experimental_new_quantizer = False
         with quiet_stderr():
             path.write_bytes(conv.convert())
@@ -143,7 +154,8 @@ def int8_probs(path: Path, x: np.ndarray) -> np.ndarray:
         it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     (s_in, z_in), (s_out, z_out) = inp["quantization"], out["quantization"]
-    q = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8)
+    info = np.iinfo(inp["dtype"])
+    q = np.clip(np.round(x / s_in) + z_in, info.min, info.max).astype(inp["dtype"])
     probs = []
     for window in q:
         it.set_tensor(inp["index"], window[None])
@@ -181,19 +193,20 @@ def main() -> None:
     model = keras.models.load_model(args.model, compile=False)
     ref = keras_predict(model, x)
     rows = {}
-    for variant in ("original", "clamped", "shifted"):
-        net = model if variant == "original" else rewritten(model, rep, variant)
+    for variant in ("original", "clamped", "shifted", "int16x8"):
+        keep = variant in ("original", "int16x8")
+        net = model if keep else rewritten(model, rep, variant)
         own = keras_predict(net, x)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "m.tflite"
-            to_int8(net, rep, path)
+            to_int8(net, rep, path, int16=variant == "int16x8")
             probs = int8_probs(path, x)
             rows[variant] = {
                 "float_max_abs_diff": float(np.max(np.abs(own - ref))),
                 "int8_agreement": float(np.mean(probs.argmax(1) == ref.argmax(1))),
                 "int8_mean_abs_diff": float(np.mean(np.abs(probs - ref))),
                 "bytes": path.stat().st_size,
-                "integer_errors": len(verify_integer_graph(path)),
+                "integer_errors": len(verify_integer_graph(path)),  # int16 counts as integer
             }
         r = rows[variant]
         print(
