@@ -51,13 +51,15 @@ from edgeser.quiet import quiet_stderr
 
 
 def int8_run(path: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(dequantised int8 outputs, the float input as the int8 model sees it) for windows x."""
+    """(dequantised int8 outputs, the float input as the int8 model sees it) for windows x
+    (an int16-input model is fed int16)."""
     with quiet_stderr():
         it = Interpreter(model_path=str(path))
         it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     (s_in, z_in), (s_out, z_out) = inp["quantization"], out["quantization"]
-    q = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8)
+    info = np.iinfo(inp["dtype"])
+    q = np.clip(np.round(x / s_in) + z_in, info.min, info.max).astype(inp["dtype"])
     probs = []
     for window in q:
         it.set_tensor(inp["index"], window[None])

@@ -48,9 +48,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 from keras import ops
 
+from benchmarks.int8_fidelity import int8_run
 from converters.quantize import verify_integer_graph
 from converters.train import (
     TrainConfig,
@@ -148,22 +148,6 @@ def to_int8(model, representative: np.ndarray, path: Path, int16: bool = False) 
             path.write_bytes(conv.convert())
 
 
-def int8_probs(path: Path, x: np.ndarray) -> np.ndarray:
-    with quiet_stderr():
-        it = Interpreter(model_path=str(path))
-        it.allocate_tensors()
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    (s_in, z_in), (s_out, z_out) = inp["quantization"], out["quantization"]
-    info = np.iinfo(inp["dtype"])
-    q = np.clip(np.round(x / s_in) + z_in, info.min, info.max).astype(inp["dtype"])
-    probs = []
-    for window in q:
-        it.set_tensor(inp["index"], window[None])
-        it.invoke()
-        probs.append((it.get_tensor(out["index"])[0].astype(np.float32) - z_out) * s_out)
-    return np.array(probs)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", type=Path, help="NAME.keras with NAME.train.json beside it")
@@ -200,7 +184,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "m.tflite"
             to_int8(net, rep, path, int16=variant == "int16x8")
-            probs = int8_probs(path, x)
+            probs, _ = int8_run(path, x)
             rows[variant] = {
                 "float_max_abs_diff": float(np.max(np.abs(own - ref))),
                 "int8_agreement": float(np.mean(probs.argmax(1) == ref.argmax(1))),
