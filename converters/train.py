@@ -459,9 +459,11 @@ def representative_windows(
     for i, frames in enumerate(data.frames_of(frontend)):
         windows = recording_windows(frames, cfg.window_frames, HOP_FRAMES)
         for by_clip in kinds:
-            s = _stats_or_default(by_clip[i] if by_clip is not None else None, bands)
-            if not session:
-                s = np.zeros((2, bands), np.int64)
+            s = (
+                np.zeros((2, bands), np.int64)
+                if by_clip is None
+                else _stats_or_default(by_clip[i], bands)
+            )
             parts.append(cfg.normalisation.to_float(windows, s[0], s[1])[..., None])
     x = np.concatenate(parts).astype(np.float32)
     if calibration == "augmented":
