@@ -5,7 +5,8 @@ standardisation), on the same speaker-independent folds, in one run.
     python benchmarks/emotion_table.py --corpus emodb|ravdess|both [--epochs 40]
         [--norm session|session-std|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
         [--stem-stride 2] [--with-other] [--no-peer] [--fold NAME ...] [--model-cache DIR]
-        [--calibration first|scoring|augmented] [--out benchmarks/results/emotion_table.json]
+        [--calibration first|scoring|augmented] [--gate-ranges saturated|calibrated]
+        [--out benchmarks/results/emotion_table.json]
 
 EMO-DB: leave-one-speaker-out, 7 classes. RAVDESS: 5 actor-independent folds, 8 classes.
 ``--with-other`` adds every clip of the other corpus to each fold's training set (the model
@@ -19,7 +20,10 @@ speaker sessions) is written beside the JSON for each corpus. ``--model-cache DI
 fold's trained model, so a second run of the same recipe and folds scores them again without
 training (:func:`converters.evaluate.evaluate`). ``--calibration`` says how each fold's int8
 representative set is drawn from its training clips (:func:`converters.train.
-representative_windows`; ``first``, each clip's first window, is the default).
+representative_windows`; ``first``, each clip's first window, is the default), and
+``--gate-ranges`` how its LSTM gate pre-activations are quantised (``saturated``, the default
+since 2026-12-07, or ``calibrated``, as every earlier report was converted:
+:mod:`converters.gate_ranges`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import peer_opensmile
 
 from converters.evaluate import confusion_png, evaluate
+from converters.quantize import GATE_RANGES
 from converters.teacher import TEACHER_KINDS
 from converters.train import CALIBRATIONS, CORPUS_EPOCHS, TrainConfig
 from edgeser import datasets as ds
@@ -80,6 +85,7 @@ def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
         teacher_features=teacher,
         model_cache=Path(args.model_cache) if args.model_cache else None,
         calibration=args.calibration,
+        gate_ranges=args.gate_ranges,
         log=lambda line: print(f"[{corpus}] {line}", file=sys.stderr, flush=True),
     )
     table = {
@@ -143,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-cache", default=None, help="keep/reuse each fold's trained model")
     p.add_argument(
         "--calibration", default="first", choices=CALIBRATIONS, help="int8 representative set"
+    )
+    p.add_argument(
+        "--gate-ranges",
+        default="saturated",
+        choices=GATE_RANGES,
+        help="int8 LSTM gate pre-activation ranges",
     )
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)

@@ -1,15 +1,19 @@
-"""How a 16x8 conversion (16-bit activations, 8-bit weights) of kept fold networks would score,
-against their int8 conversion, on each fold's own test speakers.
+"""How other conversions of kept fold networks would score, against their int8 conversion, on
+each fold's own test speakers: 16x8 (16-bit activations, 8-bit weights) and int8 with saturated
+LSTM gate ranges (``convert_int8(gate_ranges="saturated")``, :mod:`converters.gate_ranges`).
 
 For each fold network (``benchmarks/candidates/v11/folds``, key-to-fold table in
-``benchmarks/candidates/README.md``), both conversions are calibrated on the first window of
-every training clip (at most 500, as the fold evaluation does) and run, through the LiteRT
-interpreter fed the float input quantised (not the device runtime's integer normalisation, which
-is int8 only), on every scoring window of the test clips, speaker sessions; a clip's probabilities
-are the mean over its windows. Reported per fold and pooled: UAR of float, int8 and 16x8, and
-per-clip top-1 agreement of each with float.
+``benchmarks/candidates/README.md``), every conversion of ``--kinds`` (``int8``: calibrated
+ranges, as every fold evaluation before 2026-12-07 converted; ``int8-saturated``; ``int16x8``)
+is calibrated on the first window of every training clip (at most 500, as the fold evaluation
+does) and run, through the LiteRT interpreter fed the float input quantised (not the device
+runtime's integer normalisation, which is int8 only), on every scoring window of the test
+clips, speaker sessions; a clip's probabilities are the mean over its windows. Reported per fold
+and pooled: UAR of float and of each conversion, and per-clip top-1 agreement of each with float.
 
     PYTHONPATH=. python benchmarks/int16_folds.py --json benchmarks/results/int16_folds.json
+    PYTHONPATH=. python benchmarks/int16_folds.py --kinds int8,int8-saturated \\
+        --json benchmarks/results/gate_ranges_folds.json
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 from benchmarks.int8_fidelity import int8_run
 from benchmarks.int8_lstm_rewrite import to_int8
 from converters.evaluate import folds_for
+from converters.quantize import convert_int8
 from converters.train import (
     TrainConfig,
     keras_predict,
@@ -57,6 +62,8 @@ FOLDS = {
     "299d35f3ec319569aaf9": "fold4",
 }
 
+KINDS = ("int8", "int8-saturated", "int16x8")
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,7 +72,15 @@ def main() -> None:
     p.add_argument("--only", action="append", help="fold name (repeatable)")
     p.add_argument("--data", default=None)
     p.add_argument("--json", default=None)
+    p.add_argument(
+        "--kinds",
+        default="int8,int16x8",
+        help="comma-separated conversions: int8, int8-saturated, int16x8",
+    )
     args = p.parse_args()
+    kinds = args.kinds.split(",")
+    if not kinds or any(k not in KINDS for k in kinds):
+        p.error(f"--kinds takes a comma-separated subset of {', '.join(KINDS)}")
     root = ds.data_root(args.data)
     if root is None:
         p.error("no corpus (set --data or EDGESER_DATA)")
@@ -73,7 +88,7 @@ def main() -> None:
     cfg, labels = TrainConfig.from_dict(record["train_config"]), list(record["labels"])
     fe = Frontend(cfg.frontend_config())
     corpora = {"emodb": ds.read_emodb(root / "emodb"), "ravdess": ds.read_ravdess(root / "ravdess")}
-    rows, pooled = [], {"y": [], "float": [], "int8": [], "int16x8": []}
+    rows, pooled = [], {"y": [], "float": [], **{k: [] for k in kinds}}
     for key, short in FOLDS.items():
         if args.only and short not in args.only:
             continue
@@ -93,9 +108,12 @@ def main() -> None:
             "float": predict_clips(lambda b, m=model: keras_predict(m, b), fe, test, cfg, stats)
         }
         with tempfile.TemporaryDirectory() as tmp:
-            for kind in ("int8", "int16x8"):
+            for kind in kinds:
                 path = Path(tmp) / f"{kind}.tflite"
-                to_int8(model, rep, path, int16=kind == "int16x8")
+                if kind == "int8-saturated":
+                    convert_int8(model, rep, path, model_name=key, gate_ranges="saturated")
+                else:
+                    to_int8(model, rep, path, int16=kind == "int16x8")
                 probs[kind] = predict_clips(
                     lambda b, q=path: int8_run(q, b)[0], fe, test, cfg, stats
                 )
@@ -120,7 +138,7 @@ def main() -> None:
         classes = sorted(set(y.tolist()))
         f = np.concatenate([pooled["float"][i] for i in idx])
         summary = {"folds": len(idx), "clips": len(y), "float_uar": ds.uar(y, f, labels=classes)}
-        for kind in ("int8", "int16x8"):
+        for kind in kinds:
             q = np.concatenate([pooled[kind][i] for i in idx])
             summary[f"{kind}_uar"] = ds.uar(y, q, labels=classes)
             summary[f"{kind}_agreement"] = float(np.mean(q == f))

@@ -22,6 +22,10 @@ The JSON spec holds:
 ``quantizer``
     (int8 only, optional) ``"legacy"`` (default; ``experimental_new_quantizer=False``) or
     ``"mlir"`` (the converter's default MLIR quantizer).
+``gate_ranges``
+    (int8, legacy quantizer only, optional) ``"calibrated"`` (default: every activation range
+    as calibrated) or ``"saturated"`` (calibrate only, narrow the LSTM gate pre-activation
+    ranges with :func:`converters.gate_ranges.saturate_gate_ranges`, then quantise).
 
 Progress lines go to stderr prefixed with ``[convert-worker]`` and ``faulthandler`` is on,
 so the tail of stderr that the parent reports shows the stage (and Python stack) at which a
@@ -65,6 +69,12 @@ def _read_spec(path: str) -> dict[str, Any]:
         raise ValueError(f"mode must be 'int8' or 'float32', got {spec['mode']!r}")
     if spec.get("quantizer", "legacy") not in ("legacy", "mlir"):
         raise ValueError(f"quantizer must be 'legacy' or 'mlir', got {spec['quantizer']!r}")
+    if spec.get("gate_ranges", "calibrated") not in ("calibrated", "saturated"):
+        raise ValueError(
+            f"gate_ranges must be 'calibrated' or 'saturated', got {spec['gate_ranges']!r}"
+        )
+    if spec.get("gate_ranges", "calibrated") == "saturated" and spec.get("quantizer") == "mlir":
+        raise ValueError("gate_ranges 'saturated' needs the legacy quantizer")
     if spec["mode"] == "int8" and not spec.get("representative_path"):
         raise ValueError("int8 conversion needs 'representative_path'")
     return spec
@@ -142,17 +152,29 @@ def _convert(spec: dict[str, Any]) -> int:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = representative_dataset
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
             quantizer = spec.get("quantizer", "legacy")
             converter.experimental_new_quantizer = quantizer == "mlir"
+            saturated = spec.get("gate_ranges", "calibrated") == "saturated"
+            if saturated:  # float input and output until quantize_calibrated
+                converter._experimental_calibrate_only = True
+            else:
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
             _log(
                 f"converting with full-integer quantisation ({quantizer} quantizer, "
-                f"{len(rep)} calibration samples)"
+                f"{len(rep)} calibration samples"
+                + (", saturated LSTM gate ranges)" if saturated else ")")
             )
         else:
+            saturated = False
             _log("converting to float32")
         flatbuffer = converter.convert()
+        if saturated:
+            from converters.gate_ranges import quantize_calibrated, saturate_gate_ranges
+
+            edited, changed = saturate_gate_ranges(flatbuffer)
+            _log(f"narrowed {len(changed)} LSTM gate tensor ranges; quantising")
+            flatbuffer = quantize_calibrated(edited, (1, *rep.shape[1:]))
 
     out_path = Path(spec["out_path"])
     out_path.write_bytes(flatbuffer)

@@ -248,10 +248,12 @@ def int8_fold_probs(
     labels: Sequence[str],
     name: str,
     calibration: str = "first",
+    gate_ranges: str = "saturated",
 ) -> tuple[dict[str, np.ndarray], int]:
     """The fold model converted to int8 (representative windows of kind ``calibration`` from
     ``train_set``, as the device normalises them: :func:`converters.train.
-    representative_windows`) and scored on ``test_set`` through the device runtime
+    representative_windows`; LSTM gate ranges ``gate_ranges``: :func:`converters.quantize.
+    convert_int8`) and scored on ``test_set`` through the device runtime
     (:func:`edgeser.scoring.score_recordings`), per session kind; and the int8 file's size."""
     from converters.export import export_model
     from edgeser.model import EmotionModel
@@ -270,6 +272,7 @@ def int8_fold_probs(
             representative=representative_windows(frontend, train_set, cfg, calibration),
             float_twin=False,
             max_samples=None,
+            gate_ranges=gate_ranges,
         )
         int8_model = EmotionModel(path)
         probs = {
@@ -292,6 +295,7 @@ def evaluate(
     teacher_features: np.ndarray | None = None,
     model_cache: Path | None = None,
     calibration: str = "first",
+    gate_ranges: str = "saturated",
 ) -> dict[str, Any]:
     """Run ``protocol`` on ``clips`` and return the report (see the module docstring).
 
@@ -299,7 +303,9 @@ def evaluate(
     ``<key>.json``, the key a hash of the recipe, protocol, fold, labels and training clips), so
     that scoring a fold again (say, with ``int8`` after a float-only run) does not retrain it.
     ``calibration``: how each fold's int8 representative set is drawn from its training clips
-    (:data:`converters.train.CALIBRATIONS`).
+    (:data:`converters.train.CALIBRATIONS`). ``gate_ranges``: how its LSTM gate
+    pre-activations are quantised (:func:`converters.quantize.convert_int8`; ``"calibrated"``
+    reproduces the reports written before 2026-12-07).
 
     ``cfg.epoch_selection`` "fixed" trains each fold on all its training speakers (no
     validation speakers). ``teacher_features``: one row per clip of ``clips`` then
@@ -374,6 +380,7 @@ def evaluate(
                 labels,
                 f"fold-{name}",
                 calibration,
+                gate_ranges,
             )
         for kind, by_session in scored.items():
             for session, probs in by_session.items():
@@ -404,6 +411,7 @@ def evaluate(
         },
         "train_config": cfg.to_dict(),
         "calibration": calibration if int8 else None,
+        "gate_ranges": gate_ranges if int8 else None,
         "frontend_config": frontend.config.to_dict(),
         "data": {
             "clips": len(clips),

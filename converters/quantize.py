@@ -51,6 +51,9 @@ __all__ = [
 #: Module run in the child process for each conversion.
 WORKER_MODULE = "converters._convert_worker"
 
+#: How :func:`convert_int8` may set the LSTM gate pre-activation ranges.
+GATE_RANGES: tuple[str, ...] = ("calibrated", "saturated")
+
 #: Tensor types allowed on any op of a full-integer graph (int32 holds biases and shapes).
 INTEGER_DTYPES: frozenset[str] = frozenset({"int8", "int16", "int32"})
 
@@ -310,6 +313,7 @@ def _run_worker(
     timeout: float | None,
     worker_cmd: Sequence[str] | None,
     quantizer: str = "legacy",
+    gate_ranges: str = "calibrated",
 ) -> Path:
     """Run one conversion in a child process and move its output to ``out_path``."""
     out = Path(out_path)
@@ -321,6 +325,7 @@ def _run_worker(
             "mode": mode,
             "model_name": model_name,
             "quantizer": quantizer,
+            "gate_ranges": gate_ranges,
         }
         if representative is not None:
             rep_path = workdir / "representative.npy"
@@ -407,6 +412,7 @@ def convert_int8(
     max_samples: int | None = 500,
     require_integer: bool = True,
     quantizer: str = "legacy",
+    gate_ranges: str = "saturated",
     timeout: float | None = 900.0,
     worker_cmd: Sequence[str] | None = None,
 ) -> QuantReport:
@@ -437,6 +443,13 @@ def convert_int8(
             step's gate SPLIT in float32 (DEQUANTIZE -> SPLIT -> QUANTIZE), because the
             forget-gate slice is dead when the initial cell state is zero; the legacy
             quantizer keeps it int8.  :func:`verify_integer_graph` catches either way.
+        gate_ranges: ``"saturated"`` (default; legacy quantizer only) narrows each LSTM gate
+            pre-activation to the +-6.24 beyond which int8 LOGISTIC and TANH cannot change
+            their output (:mod:`converters.gate_ranges`): the same int8 codes out of the
+            gates, rounded on a 3-6x finer grid; a graph without LSTM gates converts as with
+            ``"calibrated"``, which quantises every activation over the range calibration saw
+            (every model converted before 2026-12-07, the shipped default v4 among them).
+            ``quantizer="mlir"`` needs ``"calibrated"``.
         timeout: seconds before the child is killed and ConversionError raised; ``None``
             waits forever.
         worker_cmd: **test hook** -- the command that starts the child instead of
@@ -455,6 +468,10 @@ def convert_int8(
     """
     if quantizer not in ("legacy", "mlir"):
         raise ValueError(f"quantizer must be 'legacy' or 'mlir', got {quantizer!r}")
+    if gate_ranges not in GATE_RANGES:
+        raise ValueError(f"gate_ranges must be one of {GATE_RANGES}, got {gate_ranges!r}")
+    if gate_ranges == "saturated" and quantizer != "legacy":
+        raise ValueError("gate_ranges='saturated' needs quantizer='legacy'; pass 'calibrated'")
     rep = _check_representative(representative, model_name)
     if max_samples is not None and rep.shape[0] > max_samples:
         idx = np.linspace(0, rep.shape[0] - 1, num=max_samples).round().astype(int)
@@ -468,6 +485,7 @@ def convert_int8(
         timeout=timeout,
         worker_cmd=worker_cmd,
         quantizer=quantizer,
+        gate_ranges=gate_ranges,
     )
     report = inspect_tflite(out, model_name=model_name, check_integer=True)
     if require_integer and report.integer_errors:

@@ -595,7 +595,18 @@ def train(corpus, out_path, all_speakers, distill_from, data_dir, **train_args) 
     "'scoring', every window the device scores of every training clip, under speaker and "
     "file sessions; 'augmented', that plus one augmented pass (at most 2,000 windows).",
 )
-def quantize(keras_model, out_path, name, data_dir, metrics_json, note, calibration) -> None:
+@click.option(
+    "--gate-ranges",
+    type=click.Choice(["saturated", "calibrated"]),
+    default="saturated",
+    show_default=True,
+    help="LSTM gate pre-activations: 'saturated' rounds them within +-6.24, beyond which int8 "
+    "sigmoid and tanh cannot change (finer steps, the same gate outputs); 'calibrated' over "
+    "the range calibration saw, as models converted before 2026-12-07 were.",
+)
+def quantize(
+    keras_model, out_path, name, data_dir, metrics_json, note, calibration, gate_ranges
+) -> None:
     """Convert a trained model to full-integer int8 TFLite (plus its float32 twin), verify
     every operator is integer, and write the metadata beside it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
@@ -637,8 +648,9 @@ def quantize(keras_model, out_path, name, data_dir, metrics_json, note, calibrat
             representative=representative_windows(frontend, data, cfg, calibration, cfg.seed),
             max_samples=None,
             macs=count_macs(model),
-            training={**record, "calibration": calibration},
+            training={**record, "calibration": calibration, "gate_ranges": gate_ranges},
             metrics=summary,
+            gate_ranges=gate_ranges,
         )
     except ConversionError as exc:
         raise InputError(str(exc).splitlines()[0]) from None

@@ -124,6 +124,7 @@ def test_train_all_speakers_then_quantize_with_metrics(manifest, tmp_path):
     assert meta.metrics["int8"]["uar"] == 0.5 and meta.metrics["note"] == "tiny"
     assert set(meta.metrics["by_protocol"]) == {"emodb-loso"}
     assert meta.training["calibration"] == "first"
+    assert meta.training["gate_ranges"] == "saturated"
     # --calibration augmented: every scored window under speaker and file sessions plus one
     # augmented pass calibrates the converter; the metadata says which set it was.
     out = tmp_path / "augmented.tflite"
@@ -134,6 +135,12 @@ def test_train_all_speakers_then_quantize_with_metrics(manifest, tmp_path):
     assert meta.training["calibration"] == "augmented" and meta.input.dtype == "int8"
     result = runner.invoke(main, [*args, "--calibration", "all"])
     assert result.exit_code == 2 and "Invalid value for '--calibration'" in result.output
+    # --gate-ranges calibrated: the conversion of every model before 2026-12-07
+    result = runner.invoke(main, [*args, "--gate-ranges", "calibrated"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert EmotionModel(out).meta.training["gate_ranges"] == "calibrated"
+    result = runner.invoke(main, [*args, "--gate-ranges", "wide"])
+    assert result.exit_code == 2 and "Invalid value for '--gate-ranges'" in result.output
 
 
 def test_train_two_members_then_quantize_one_int8_graph(manifest, tmp_path):
