@@ -30,7 +30,8 @@ The JSON spec holds:
 Progress lines go to stderr prefixed with ``[convert-worker]`` and ``faulthandler`` is on,
 so the tail of stderr that the parent reports shows the stage (and Python stack) at which a
 native crash happened.  Exit status: 0 success, 2 bad spec or inputs, 3 conversion failed
-with a Python exception.
+with a Python exception, 4 this TensorFlow cannot narrow the LSTM gate ranges
+(``gate_ranges="saturated"``; ``"calibrated"`` converts).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ from typing import Any
 EXIT_OK = 0
 EXIT_BAD_SPEC = 2
 EXIT_CONVERSION_FAILED = 3
+#: The saturated gate ranges need TensorFlow internals (calibrate-only conversion, the legacy
+#: quantizer's wrapper) that this TensorFlow lacks or calls differently.
+EXIT_GATE_RANGES_UNSUPPORTED = 4
 
 _T0 = time.monotonic()
 
@@ -172,9 +176,14 @@ def _convert(spec: dict[str, Any]) -> int:
         if saturated:
             from converters.gate_ranges import quantize_calibrated, saturate_gate_ranges
 
-            edited, changed = saturate_gate_ranges(flatbuffer)
-            _log(f"narrowed {len(changed)} LSTM gate tensor ranges; quantising")
-            flatbuffer = quantize_calibrated(edited, (1, *rep.shape[1:]))
+            try:
+                edited, changed = saturate_gate_ranges(flatbuffer)
+                _log(f"narrowed {len(changed)} LSTM gate tensor ranges; quantising")
+                flatbuffer = quantize_calibrated(edited, (1, *rep.shape[1:]))
+            except (ImportError, AttributeError, TypeError) as exc:
+                traceback.print_exc(file=sys.stderr)
+                _log(f"saturated gate ranges unsupported by TensorFlow {tf.__version__}: {exc}")
+                return EXIT_GATE_RANGES_UNSUPPORTED
 
     out_path = Path(spec["out_path"])
     out_path.write_bytes(flatbuffer)

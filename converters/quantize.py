@@ -57,6 +57,10 @@ GATE_RANGES: tuple[str, ...] = ("calibrated", "saturated")
 #: Tensor types allowed on any op of a full-integer graph (int32 holds biases and shapes).
 INTEGER_DTYPES: frozenset[str] = frozenset({"int8", "int16", "int32"})
 
+#: The worker's exit status when TensorFlow cannot narrow the LSTM gate ranges
+#: (``converters._convert_worker.EXIT_GATE_RANGES_UNSUPPORTED``).
+_EXIT_GATE_RANGES_UNSUPPORTED = 4
+
 #: How much of the child's stderr a ConversionError quotes.
 _STDERR_TAIL_LINES = 25
 _STDERR_TAIL_CHARS = 4000
@@ -368,7 +372,13 @@ def _run_worker(
         produced = Path(spec["out_path"])
         if proc.returncode != 0 or not produced.is_file() or produced.stat().st_size == 0:
             tail = _tail(proc.stderr or "")
-            if proc.returncode != 0:
+            if proc.returncode == _EXIT_GATE_RANGES_UNSUPPORTED and gate_ranges == "saturated":
+                how, sig = (
+                    "could not narrow the LSTM gate ranges with this TensorFlow (convert with "
+                    "gate_ranges='calibrated', on the command line --gate-ranges calibrated)",
+                    None,
+                )
+            elif proc.returncode != 0:
                 how, sig = _describe_exit(proc.returncode)
             else:
                 how, sig = "exited with code 0 but wrote no model", None

@@ -8,6 +8,7 @@ calibrated by the real converter, its ranges are edited, and both conversions
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from converters.gate_ranges import SIGMOID_SATURATION, saturate_gate_ranges
 from converters.models import build_conv_lstm
-from converters.quantize import convert_int8
+from converters.quantize import ConversionError, convert_int8
 
 INPUT_SHAPE = (40, 40, 1)
 
@@ -169,3 +170,22 @@ def test_bad_gate_ranges_are_refused(tmp_path: Path):
             gate_ranges="saturated",
             quantizer="mlir",
         )
+
+
+def test_a_tensorflow_that_cannot_narrow_gate_ranges_gets_a_clear_error(tmp_path: Path):
+    """The worker's exit status 4 (its TensorFlow lacks the calibrate-only internals) becomes
+    a one-line ConversionError naming the way out."""
+    model = _model(lstm=False)
+    model.save(tmp_path / "m.keras")
+    exit_4 = [sys.executable, "-c", "import sys; sys.exit(4)"]
+    with pytest.raises(ConversionError) as info:
+        convert_int8(
+            tmp_path / "m.keras",
+            _inputs(4, 0),
+            tmp_path / "m.tflite",
+            model_name="m",
+            worker_cmd=exit_4,
+        )
+    first = str(info.value).splitlines()[0]
+    assert "could not narrow the LSTM gate ranges" in first and "--gate-ranges calibrated" in first
+    assert not (tmp_path / "m.tflite").exists()
