@@ -24,9 +24,9 @@ import numpy as np
 
 from benchmarks.int8_lstm_rewrite import to_int8
 from benchmarks.interpreter_kernels import RESOLVERS, invoke_seconds, kernel_interpreter
+from benchmarks.probe_data import both_corpora, corpus_root, network_recipe
 from converters.quantize import convert_float32
-from converters.train import TrainConfig, load_clipset, representative_windows
-from edgeser import datasets as ds
+from converters.train import load_clipset, representative_windows
 from edgeser.frontend import Frontend
 from edgeser.machine import describe
 
@@ -39,12 +39,9 @@ def main() -> None:
     p.add_argument("--data", default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    root = ds.data_root(args.data)
-    if root is None:
-        p.error("no corpus (set --data or EDGESER_DATA)")
-    record = json.loads(args.model.with_suffix(".train.json").read_text())
-    cfg, labels = TrainConfig.from_dict(record["train_config"]), record["labels"]
-    clips = ds.read_emodb(root / "emodb") + ds.read_ravdess(root / "ravdess")
+    root = corpus_root(p, args.data)
+    cfg, labels = network_recipe(args.model)
+    clips = both_corpora(root)
     pick = np.random.default_rng(cfg.seed).choice(len(clips), size=400, replace=False)
     data = load_clipset([clips[i] for i in sorted(pick)], labels)
     rep = representative_windows(Frontend(cfg.frontend_config()), data, cfg)

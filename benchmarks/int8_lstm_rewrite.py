@@ -51,16 +51,12 @@ import tensorflow as tf
 from keras import ops
 
 from benchmarks.int8_fidelity import int8_run
+from benchmarks.probe_data import calibration_split, corpus_root, network_recipe, probe_windows
 from converters.quantize import verify_integer_graph
 from converters.train import (
-    TrainConfig,
     keras_predict,
-    load_clipset,
     representative_windows,
-    session_stats,
-    window_inputs,
 )
-from edgeser import datasets as ds
 from edgeser.frontend import Frontend
 from edgeser.machine import describe
 from edgeser.quiet import quiet_stderr
@@ -156,24 +152,12 @@ def main() -> None:
     p.add_argument("--data", default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    root = ds.data_root(args.data)
-    if root is None:
-        p.error("no corpus (set --data or EDGESER_DATA)")
-    record = json.loads(args.model.with_suffix(".train.json").read_text())
-    cfg, labels = TrainConfig.from_dict(record["train_config"]), record["labels"]
-    clips = ds.read_emodb(root / "emodb") + ds.read_ravdess(root / "ravdess")
-    order = np.random.default_rng(args.seed).permutation(len(clips))
-    calib = load_clipset([clips[i] for i in sorted(order[: args.calib])], labels)
-    probe = load_clipset([clips[i] for i in sorted(order[args.calib :])], labels)
+    root = corpus_root(p, args.data)
+    cfg, labels = network_recipe(args.model)
+    calib, probe = calibration_split(root, labels, args.calib, args.seed)
     fe = Frontend(cfg.frontend_config())
     rep = representative_windows(fe, calib, cfg)
-    stats = session_stats(fe, probe)
-    x = np.concatenate(
-        [
-            window_inputs(fe, probe, cfg, rng=None, stats=stats),
-            window_inputs(fe, probe, cfg, rng=np.random.default_rng(5), stats=stats),
-        ]
-    )
+    x = probe_windows(fe, probe, cfg)
     model = keras.models.load_model(args.model, compile=False)
     ref = keras_predict(model, x)
     rows = {}

@@ -84,7 +84,7 @@ def _read_spec(path: str) -> dict[str, Any]:
     return spec
 
 
-def _make_converter(model_path: Path, workdir: Path) -> tuple[Any, tuple[int, ...] | None]:
+def make_converter(model_path: Path, workdir: Path) -> tuple[Any, tuple[int, ...] | None]:
     """Build a TFLiteConverter for a Keras file or a SavedModel directory.
 
     A Keras file is reloaded and re-exported as a SavedModel with one ``serve`` endpoint whose
@@ -121,6 +121,28 @@ def _make_converter(model_path: Path, workdir: Path) -> tuple[Any, tuple[int, ..
     return tf.lite.TFLiteConverter.from_saved_model(str(export_dir)), sample_shape
 
 
+def set_int8(converter: Any, rep: Any, quantizer: str, *, calibrate_only: bool) -> None:
+    """Set ``converter`` up for full-integer quantisation calibrated on ``rep`` (one sample per
+    batch): int8 input and output, or with ``calibrate_only`` a float flatbuffer holding each
+    tensor's calibrated min/max, for :mod:`converters.gate_ranges` to edit and quantise."""
+    import numpy as np
+    import tensorflow as tf
+
+    def representative_dataset() -> Iterator[list[Any]]:
+        for sample in rep:
+            yield [sample[np.newaxis, ...]]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.experimental_new_quantizer = quantizer == "mlir"
+    if calibrate_only:  # float input and output until quantize_calibrated
+        converter._experimental_calibrate_only = True
+    else:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+
+
 def _convert(spec: dict[str, Any]) -> int:
     """Run the conversion described by ``spec``; return the process exit status."""
     import numpy as np
@@ -139,7 +161,7 @@ def _convert(spec: dict[str, Any]) -> int:
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory(prefix="edgeser-convert-") as tmp:
-        converter, sample_shape = _make_converter(model_path, Path(tmp))
+        converter, sample_shape = make_converter(model_path, Path(tmp))
         if rep is not None and sample_shape is not None and tuple(rep.shape[1:]) != sample_shape:
             _log(
                 f"representative samples have shape {tuple(rep.shape[1:])}, "
@@ -147,23 +169,9 @@ def _convert(spec: dict[str, Any]) -> int:
             )
             return EXIT_BAD_SPEC
         if rep is not None:
-            samples = rep
-
-            def representative_dataset() -> Iterator[list[Any]]:
-                for sample in samples:
-                    yield [sample[np.newaxis, ...]]
-
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative_dataset
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             quantizer = spec.get("quantizer", "legacy")
-            converter.experimental_new_quantizer = quantizer == "mlir"
             saturated = spec.get("gate_ranges", "calibrated") == "saturated"
-            if saturated:  # float input and output until quantize_calibrated
-                converter._experimental_calibrate_only = True
-            else:
-                converter.inference_input_type = tf.int8
-                converter.inference_output_type = tf.int8
+            set_int8(converter, rep, quantizer, calibrate_only=saturated)
             _log(
                 f"converting with full-integer quantisation ({quantizer} quantizer, "
                 f"{len(rep)} calibration samples"

@@ -20,9 +20,9 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert.interpreter")
 
 import keras
-import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from converters._convert_worker import make_converter, set_int8
 from converters.gate_ranges import SIGMOID_SATURATION, saturate_gate_ranges
 from converters.models import build_conv_lstm
 from converters.quantize import ConversionError, convert_int8
@@ -56,20 +56,13 @@ def _model(lstm: bool = True) -> keras.Model:
 
 
 def _calibrated(model: keras.Model, rep: np.ndarray) -> bytes:
-    """The converter's calibrate-only flatbuffer (float ops, min/max per tensor)."""
+    """The converter's calibrate-only flatbuffer (float ops, min/max per tensor), set up as the
+    conversion worker sets it up."""
     with tempfile.TemporaryDirectory() as tmp:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        spec = tf.TensorSpec((1, *rep.shape[1:]), tf.float32)
-        archive.add_endpoint("serve", lambda t: model(t, training=False), input_signature=[spec])
-        archive.write_out(tmp, verbose=False)
-        conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([s[None]] for s in rep)
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.experimental_new_quantizer = False
-        conv._experimental_calibrate_only = True
-        return conv.convert()
+        model.save(Path(tmp) / "m.keras")
+        converter, _ = make_converter(Path(tmp) / "m.keras", Path(tmp))
+        set_int8(converter, rep, "legacy", calibrate_only=True)
+        return converter.convert()
 
 
 def _ranges(flatbuffer: bytes) -> dict[str, tuple[float, float]]:
