@@ -4,7 +4,8 @@ standardisation), on the same speaker-independent folds, in one run.
 
     python benchmarks/emotion_table.py --corpus emodb|ravdess|both [--epochs 40]
         [--norm session|session-std|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
-        [--stem-stride 2] [--with-other] [--no-peer] [--fold NAME ...] [--model-cache DIR]
+        [--stem-stride 2] [--pools 2x2,2x2,2x1,4x1] [--with-other] [--no-peer] [--fold NAME ...]
+        [--model-cache DIR]
         [--calibration first|scoring|augmented] [--gate-ranges saturated|calibrated]
         [--out benchmarks/results/emotion_table.json]
 
@@ -121,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--session-subsets", type=float, default=0.0)
     p.add_argument("--filters", default="16,16,32,32")
     p.add_argument("--stem-stride", type=int, default=1, help="stride of the first conv")
+    p.add_argument(
+        "--pools",
+        default=None,
+        help="each conv block's max pool, time x frequency, e.g. 2x2,2x2,2x1,4x1 (default: 2x2 "
+        "for the first two blocks, 2x1 after; the LSTM sees the window's frames / product of "
+        "the time factors steps)",
+    )
     p.add_argument("--lstm", type=int, default=32)
     p.add_argument("--dense", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -169,6 +177,19 @@ def main(argv: list[str] | None = None) -> int:
             "--members and --distill-members must be >= 1, --distill in [0, 1], "
             "--periodicity-bands in 0..32, --quant-noise >= 0"
         )
+    try:
+        pools = (
+            tuple(tuple(int(v) for v in pool.split("x", 1)) for pool in args.pools.split(","))
+            if args.pools
+            else None
+        )
+    except ValueError:
+        pools = ()
+    n_blocks = len(args.filters.split(","))
+    if pools is not None and (
+        len(pools) != n_blocks or any(len(q) != 2 or min(q) < 1 for q in pools)
+    ):
+        p.error(f"--pools takes {n_blocks} comma-separated TxF pools of positive integers")
     root = ds.data_root(args.data)
     if root is None:
         print("emotion_table: no corpus (set --data or EDGESER_DATA)", file=sys.stderr)
@@ -176,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(
         filters=tuple(int(f) for f in args.filters.split(",")),
         stem_stride=args.stem_stride,
+        pools=pools,
         lstm_units=args.lstm,
         dense_units=args.dense,
         epochs=args.epochs,
