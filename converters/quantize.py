@@ -7,8 +7,9 @@ TensorFlow nor Keras -- only numpy and the LiteRT interpreter used to inspect th
 * :func:`convert_int8` -- full-integer post-training quantisation
   (``optimizations=[DEFAULT]``, a representative dataset drawn from a float array,
   ``supported_ops=[TFLITE_BUILTINS_INT8]``, int8 input and output), followed by
-  :func:`verify_integer_graph`.  Uses the legacy quantizer by default (see its
-  ``quantizer`` argument).
+  :func:`verify_integer_graph`.  Uses the legacy quantizer and saturated LSTM gate ranges
+  (:mod:`converters.gate_ranges`) by default (see its ``quantizer`` and ``gate_ranges``
+  arguments).
 * :func:`convert_float32` -- the float32 twin of the same model, for accuracy and latency
   comparisons.
 * :func:`verify_integer_graph` -- lists every op tensor that is not int8/int16/int32.
