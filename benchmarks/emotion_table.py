@@ -113,6 +113,17 @@ def run_corpus(corpus: str, root: Path, cfg: TrainConfig, args) -> dict:
     return out
 
 
+def _parse_pools(text: str, blocks: int) -> tuple[tuple[int, int], ...]:
+    """``--pools`` ("2x2,2x2,2x1,4x1") as one (time, frequency) pool per conv block."""
+    try:
+        pools = tuple(tuple(int(v) for v in pool.split("x")) for pool in text.split(","))
+    except ValueError:
+        pools = ()
+    if len(pools) != blocks or any(len(q) != 2 or min(q) < 1 for q in pools):
+        raise ValueError(f"--pools takes {blocks} comma-separated TxF pools of positive integers")
+    return pools  # type: ignore[return-value]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", choices=["emodb", "ravdess", "both"], default="emodb")
@@ -178,18 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             "--periodicity-bands in 0..32, --quant-noise >= 0"
         )
     try:
-        pools = (
-            tuple(tuple(int(v) for v in pool.split("x", 1)) for pool in args.pools.split(","))
-            if args.pools
-            else None
-        )
-    except ValueError:
-        pools = ()
-    n_blocks = len(args.filters.split(","))
-    if pools is not None and (
-        len(pools) != n_blocks or any(len(q) != 2 or min(q) < 1 for q in pools)
-    ):
-        p.error(f"--pools takes {n_blocks} comma-separated TxF pools of positive integers")
+        pools = _parse_pools(args.pools, len(args.filters.split(","))) if args.pools else None
+    except ValueError as exc:
+        p.error(str(exc))
     root = ds.data_root(args.data)
     if root is None:
         print("emotion_table: no corpus (set --data or EDGESER_DATA)", file=sys.stderr)

@@ -6,7 +6,8 @@ and feeds LOGISTIC (i, f, o) and TANH (g).  The calibrator gives ``z`` the range
 +-39 in v11's network), so ``z`` is rounded at steps of 0.15-0.3 before functions whose slope
 at 0 is 1/4 and 1.  But int8 LOGISTIC writes scale 1/256, zero point -128: every input above
 ``ln(511)`` = 6.24 gives code 127 and every input below -6.24 gives code -128 (sigmoid is within
-half a step of 1 or 0 there), and int8 TANH (scale 1/128) saturates earlier, beyond 2.57.
+half a step of 1 or 0 there), and int8 TANH (scale 1/128) saturates earlier, above 2.57 and
+below -3.12 (both seen on LiteRT's kernels in ``tests/test_gate_ranges.py``).
 Rounding ``z`` within +-6.24 therefore loses nothing the int8 gate outputs could show, and its
 steps are 3-6x finer (0.049).
 
@@ -75,7 +76,7 @@ def saturate_gate_ranges(
     changed: list[GateRange] = []
     for graph in model.subgraphs:
 
-        def kind(op, graph=graph) -> str:
+        def kind(op) -> str:
             code = model.operatorCodes[op.opcodeIndex]
             return names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
 

@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from converters._convert_worker import EXIT_GATE_RANGES_UNSUPPORTED
+
 __all__ = [
     "ConversionError",
     "QuantReport",
@@ -57,10 +59,6 @@ GATE_RANGES: tuple[str, ...] = ("calibrated", "saturated")
 
 #: Tensor types allowed on any op of a full-integer graph (int32 holds biases and shapes).
 INTEGER_DTYPES: frozenset[str] = frozenset({"int8", "int16", "int32"})
-
-#: The worker's exit status when TensorFlow cannot narrow the LSTM gate ranges
-#: (``converters._convert_worker.EXIT_GATE_RANGES_UNSUPPORTED``).
-_EXIT_GATE_RANGES_UNSUPPORTED = 4
 
 #: How much of the child's stderr a ConversionError quotes.
 _STDERR_TAIL_LINES = 25
@@ -373,7 +371,7 @@ def _run_worker(
         produced = Path(spec["out_path"])
         if proc.returncode != 0 or not produced.is_file() or produced.stat().st_size == 0:
             tail = _tail(proc.stderr or "")
-            if proc.returncode == _EXIT_GATE_RANGES_UNSUPPORTED and gate_ranges == "saturated":
+            if proc.returncode == EXIT_GATE_RANGES_UNSUPPORTED and gate_ranges == "saturated":
                 how, sig = (
                     "could not narrow the LSTM gate ranges with this TensorFlow (convert with "
                     "gate_ranges='calibrated', on the command line --gate-ranges calibrated)",

@@ -182,3 +182,33 @@ def test_a_tensorflow_that_cannot_narrow_gate_ranges_gets_a_clear_error(tmp_path
     first = str(info.value).splitlines()[0]
     assert "could not narrow the LSTM gate ranges" in first and "--gate-ranges calibrated" in first
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_int8_sigmoid_and_tanh_saturate_where_the_bound_assumes(tmp_path: Path):
+    """The premise of the saturated ranges, on LiteRT's own int8 kernels: LOGISTIC gives its end
+    codes beyond +-ln(511), and TANH above 2.57 (127.5 / 128 would round up) and below -3.12
+    (tanh < -127.5 / 128), so rounding wider inputs buys nothing."""
+    rep = np.linspace(-20.0, 20.0, 8, dtype=np.float32)[None].repeat(2, axis=0)
+    rep[1] *= -1
+    codes = {}
+    knees = {"sigmoid": (SIGMOID_SATURATION, SIGMOID_SATURATION), "tanh": (2.57, 3.12)}
+    for fn, (knee_up, knee_down) in knees.items():
+        inputs = keras.Input(shape=(8,))
+        x = keras.layers.Dense(8, use_bias=False, kernel_initializer="identity")(inputs)
+        keras.Model(inputs, keras.layers.Activation(fn)(x)).save(tmp_path / f"{fn}.keras")
+        with tempfile.TemporaryDirectory() as tmp:
+            converter, _ = make_converter(tmp_path / f"{fn}.keras", Path(tmp))
+            set_int8(converter, rep, "legacy", calibrate_only=False)
+            it = Interpreter(model_content=converter.convert())
+        it.allocate_tensors()
+        inp, out = it.get_input_details()[0], it.get_output_details()[0]
+        scale, zero = inp["quantization"]
+        up, down = knee_up + 2 * scale, knee_down + 2 * scale  # past by more than a step
+        probe = np.array([up, 7.0, 19.0, -down, -7.0, -19.0, 0.0, 1.0])
+        it.set_tensor(inp["index"], np.round(probe / scale + zero).astype(np.int8)[None])
+        it.invoke()
+        codes[fn] = it.get_tensor(out["index"])[0].tolist()
+        assert out["quantization"][0] == (1 / 256 if fn == "sigmoid" else 1 / 128)
+    for fn in ("sigmoid", "tanh"):
+        assert codes[fn][:3] == [127] * 3 and codes[fn][3:6] == [-128] * 3, (fn, codes[fn])
+        assert -128 < codes[fn][7] < 127  # inside the knee the output still moves
