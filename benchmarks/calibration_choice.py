@@ -30,10 +30,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras
 import numpy as np
 
 from converters.export import export_model
+from converters.models import load_model as load_keras_model
 from converters.train import (
     CALIBRATIONS,
     ClipSet,
@@ -70,7 +70,7 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
 
 def choose(network: Path, cfg: TrainConfig, labels: list[str], train: ClipSet, kinds) -> dict:
     fe = Frontend(cfg.frontend_config())
-    model = keras.models.load_model(network, compile=False)
+    model = load_keras_model(network, compile=False)
     if model.outputs[0].shape[-1] != len(labels):
         raise SystemExit(f"{network}: {model.outputs[0].shape[-1]} outputs, {len(labels)} labels")
     a, b = halves(train)

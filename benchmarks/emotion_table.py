@@ -4,7 +4,8 @@ standardisation), on the same speaker-independent folds, in one run.
 
     python benchmarks/emotion_table.py --corpus emodb|ravdess|both [--epochs 40]
         [--norm session|session-std|window|fixed] [--session-subsets P] [--filters 16,16,32,32]
-        [--stem-stride 2] [--pools 2x2,2x2,2x1,4x1] [--with-other] [--no-peer] [--fold NAME ...]
+        [--stem-stride 2] [--pools 2x2,2x2,2x1,4x1] [--cell-clip tanh|K] [--with-other] [--no-peer]
+        [--fold NAME ...]
         [--model-cache DIR]
         [--calibration first|scoring|augmented] [--gate-ranges saturated|calibrated]
         [--out benchmarks/results/emotion_table.json]
@@ -48,7 +49,7 @@ import peer_opensmile
 from converters.evaluate import confusion_png, evaluate
 from converters.quantize import GATE_RANGES
 from converters.teacher import TEACHER_KINDS
-from converters.train import CALIBRATIONS, CORPUS_EPOCHS, TrainConfig
+from converters.train import CALIBRATIONS, CORPUS_EPOCHS, TrainConfig, parse_cell_clip
 from edgeser import datasets as ds
 from edgeser.cli_training import CORPUS_LABELS
 from edgeser.normalisation import NAMES as NORMALISATION_NAMES
@@ -161,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distill-members", type=int, default=2)
     p.add_argument("--periodicity-bands", type=int, default=0, help="periodicity columns")
     p.add_argument("--quant-noise", type=float, default=0.0, help="int8 steps of training noise")
+    p.add_argument(
+        "--cell-clip",
+        default="0",
+        help="LSTM cell state bound: 'tanh' (ln(511)/2, where int8 tanh saturates), a number, "
+        "or 0 (unclipped)",
+    )
     p.add_argument("--corpus-epoch", default="smallest", choices=CORPUS_EPOCHS)
     p.add_argument("--with-other", "--with-ravdess", dest="with_other", action="store_true")
     p.add_argument("--fold", action="append", help="only this fold (repeatable; no peer)")
@@ -190,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         pools = _parse_pools(args.pools, len(args.filters.split(","))) if args.pools else None
+        cell_clip = parse_cell_clip(args.cell_clip)
     except ValueError as exc:
         p.error(str(exc))
     root = ds.data_root(args.data)
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         periodicity_bands=args.periodicity_bands,
         quant_noise=args.quant_noise,
         corpus_epoch=args.corpus_epoch,
+        cell_clip=cell_clip,
         teacher_kind=args.teacher_kind,
         session_subset_probability=args.session_subsets,
         normalisation=Normalisation.named(args.norm),

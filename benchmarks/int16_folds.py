@@ -27,12 +27,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras
 import numpy as np
 
 from benchmarks.int8_fidelity import int8_run
 from benchmarks.int8_lstm_rewrite import to_int8
 from converters.evaluate import folds_for
+from converters.models import load_model as load_keras_model
 from converters.quantize import convert_int8
 from converters.train import (
     TrainConfig,
@@ -101,7 +101,7 @@ def main() -> None:
         train = load_clipset([clips[i] for i in train_idx] + list(other), labels)
         test = load_clipset([clips[i] for i in test_idx], labels)
         classes = sorted({labels.index(c.label) for c in clips})
-        model = keras.models.load_model(args.folds_dir / f"{key}.keras", compile=False)
+        model = load_keras_model(args.folds_dir / f"{key}.keras", compile=False)
         rep = representative_windows(fe, train, cfg)
         stats = session_stats(fe, test, "speaker")
         probs = {

@@ -19,12 +19,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras
 import numpy as np
 
 from benchmarks.int8_lstm_rewrite import to_int8
 from benchmarks.interpreter_kernels import RESOLVERS, invoke_seconds, kernel_interpreter
 from benchmarks.probe_data import both_corpora, corpus_root, network_recipe
+from converters.models import load_model as load_keras_model
 from converters.quantize import convert_float32
 from converters.train import load_clipset, representative_windows
 from edgeser.frontend import Frontend
@@ -45,7 +45,7 @@ def main() -> None:
     pick = np.random.default_rng(cfg.seed).choice(len(clips), size=400, replace=False)
     data = load_clipset([clips[i] for i in sorted(pick)], labels)
     rep = representative_windows(Frontend(cfg.frontend_config()), data, cfg)
-    model = keras.models.load_model(args.model, compile=False)
+    model = load_keras_model(args.model, compile=False)
     with tempfile.TemporaryDirectory() as tmp:
         paths = {kind: Path(tmp) / f"{kind}.tflite" for kind in ("int8", "16x8", "float32")}
         to_int8(model, rep, paths["int8"])

@@ -30,10 +30,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from converters.models import load_model as load_keras_model
 from converters.quantize import convert_int8
 from converters.train import (
     ClipSet,
@@ -93,7 +93,7 @@ def fidelity(model_path: Path, args, calib_set: ClipSet, probe: ClipSet) -> dict
         windows["augmented"] = np.concatenate(
             [window_inputs(fe, probe, cfg, rng=rng, stats=stats) for _ in range(args.augmented)]
         )
-    model = keras.models.load_model(model_path)
+    model = load_keras_model(model_path)
     row: dict = {"model": model_path.name, "train_config": cfg.to_dict()}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.tflite"

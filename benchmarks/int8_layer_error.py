@@ -28,6 +28,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from converters.evaluate import folds_for
 from converters.export import export_model
+from converters.models import load_model as load_keras_model
 from converters.train import (
     TrainConfig,
     load_clipset,
@@ -81,7 +82,7 @@ def layer_errors(report: Path, fold: str, keras_path: Path, root: Path) -> dict[
         (tr, te) for n, tr, te in folds_for("emodb-loso", clips) if n == fold
     ]
     train, test = data.subset(train_idx), data.subset(test_idx)
-    model = keras.models.load_model(keras_path)
+    model = load_keras_model(keras_path)
     x = window_inputs(fe, test, cfg, rng=None, stats=session_stats(fe, test))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fold.tflite"

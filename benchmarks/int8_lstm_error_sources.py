@@ -31,6 +31,7 @@ import numpy as np
 
 from benchmarks.probe_data import calibration_split, corpus_root, network_recipe, probe_windows
 from converters.gate_ranges import SIGMOID_SATURATION
+from converters.models import load_model as load_keras_model
 from converters.train import (
     keras_predict,
     representative_windows,
@@ -132,7 +133,7 @@ def main() -> None:
     calib, probe = calibration_split(root, labels, args.calib, args.seed)
     fe = Frontend(cfg.frontend_config())
     x = probe_windows(fe, probe, cfg)
-    model = keras.models.load_model(args.model, compile=False)
+    model = load_keras_model(args.model, compile=False)
     layers = model.layers[1:]
     (at,) = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.LSTM)]
     if not layers[at].return_sequences:

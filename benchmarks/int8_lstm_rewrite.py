@@ -52,6 +52,7 @@ from keras import ops
 
 from benchmarks.int8_fidelity import int8_run
 from benchmarks.probe_data import calibration_split, corpus_root, network_recipe, probe_windows
+from converters.models import load_model as load_keras_model
 from converters.quantize import verify_integer_graph
 from converters.train import (
     keras_predict,
@@ -158,7 +159,7 @@ def main() -> None:
     fe = Frontend(cfg.frontend_config())
     rep = representative_windows(fe, calib, cfg)
     x = probe_windows(fe, probe, cfg)
-    model = keras.models.load_model(args.model, compile=False)
+    model = load_keras_model(args.model, compile=False)
     ref = keras_predict(model, x)
     rows = {}
     for variant in ("original", "clamped", "shifted", "int16x8"):

@@ -100,8 +100,10 @@ def make_converter(model_path: Path, workdir: Path) -> tuple[Any, tuple[int, ...
 
     import keras
 
+    from converters.models import load_model as load_keras_model
+
     _log(f"loading Keras model {model_path}")
-    model = keras.models.load_model(str(model_path), compile=False)
+    model = load_keras_model(str(model_path), compile=False)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(
             f"expected a single-input single-output model, got {len(model.inputs)} inputs "

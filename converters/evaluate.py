@@ -135,6 +135,7 @@ _KEY_DEFAULTS = {
     "periodicity_bands": 0,
     "quant_noise": 0.0,
     "corpus_epoch": "smallest",
+    "cell_clip": 0.0,
 }
 
 
@@ -167,10 +168,10 @@ def load_cached_fit(cache: Path | None, key: str) -> FitResult | None:
     """The fold model stored under ``key`` (and its fit figures), or None."""
     if cache is None or not (Path(cache) / f"{key}.json").is_file():
         return None
-    import keras
+    from converters.models import load_model as load_keras_model
 
     info = json.loads((Path(cache) / f"{key}.json").read_text())
-    model = keras.models.load_model(Path(cache) / f"{key}.keras")
+    model = load_keras_model(Path(cache) / f"{key}.keras")
     return FitResult(model, info["best_epoch"], info["best_val_uar"], [], info["seconds"])
 
 

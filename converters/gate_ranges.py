@@ -36,11 +36,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SIGMOID_SATURATION", "GateRange", "quantize_calibrated", "saturate_gate_ranges"]
+__all__ = [
+    "SIGMOID_SATURATION",
+    "TANH_SATURATION",
+    "GateRange",
+    "quantize_calibrated",
+    "saturate_gate_ranges",
+]
 
 #: Input magnitude beyond which int8 LOGISTIC (output scale 1/256, zero point -128) is fixed at
 #: code -128 or 127: sigmoid(z) >= 255.5 / 256 for z >= ln(511).
 SIGMOID_SATURATION: float = math.log(511.0)
+
+#: Where int8 TANH (output scale 1/128) reaches its end codes: tanh(x) is within one output
+#: step of +-1 for |x| >= atanh(1 - 1/256) = ln(511) / 2 = 3.118.  A clipped LSTM cell state
+#: (:class:`converters.models.ClippedLSTMCell`) bounded here changes no int8 output
+#: ``h = o * tanh(c)`` of its step, only the state carried forward.
+TANH_SATURATION: float = 0.5 * math.log(511.0)
 
 _GATE_OPS = frozenset({"LOGISTIC", "TANH"})
 

@@ -27,17 +27,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import keras
-from keras import layers
+from keras import layers, ops
 
+from converters.gate_ranges import TANH_SATURATION
 from converters.quant_noise import QuantNoise
 
 __all__ = [
     "DEFAULT_FILTERS",
     "DEFAULT_INPUT_SHAPE",
     "PAPER_FILTERS",
+    "ClippedLSTMCell",
     "build_conv_lstm",
     "build_dcnn_blstm_attention",
     "count_macs",
+    "load_model",
 ]
 
 #: 2.0 s at 16 kHz, 10 ms hop, 25 ms window -> 198 frames; 40 Mel bands; 1 channel.
@@ -139,6 +142,66 @@ def _to_sequence(x: keras.KerasTensor) -> keras.KerasTensor:
     return layers.Reshape((t, f * c), name="to_sequence")(x)
 
 
+@keras.saving.register_keras_serializable(package="edgeser")
+class ClippedLSTMCell(layers.LSTMCell):
+    """An LSTM cell whose cell state is clipped to ``[-cell_clip, +cell_clip]`` at each step.
+
+    The gates, weights and their layout are those of :class:`keras.layers.LSTMCell`
+    (``kernel``, ``recurrent_kernel``, ``bias``; gates i, f, g, o); the one change is
+    ``c_t = clip(f * c_{t-1} + i * g, -cell_clip, cell_clip)`` before ``h_t = o * tanh(c_t)``.
+    Trained with the clip, the float network and its int8 graph (where the clip is a
+    MINIMUM and a MAXIMUM op) share it, and the cell state's int8 scale is
+    ``2 * cell_clip / 255`` instead of the calibrated range over the unrolled steps (about
+    +-11 for 12 steps of the default conv-LSTM).  No dropout inside the cell.
+
+    Args:
+        units: state size.
+        cell_clip: bound of the cell state (> 0); by default
+            :data:`converters.gate_ranges.TANH_SATURATION`, where int8 tanh saturates.
+    """
+
+    def __init__(self, units: int, cell_clip: float = TANH_SATURATION, **kwargs) -> None:
+        super().__init__(units, **kwargs)
+        if not cell_clip > 0:
+            raise ValueError(f"cell_clip must be positive, got {cell_clip}")
+        if self.dropout or self.recurrent_dropout:
+            raise ValueError("ClippedLSTMCell has no dropout")
+        self.cell_clip = float(cell_clip)
+
+    def call(self, inputs, states, training=False):
+        h_prev, c_prev = states[0], states[1]
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel)
+        if self.use_bias:
+            z = z + self.bias
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        o = self.recurrent_activation(z_o)
+        c = ops.clip(f * c_prev + i * self.activation(z_g), -self.cell_clip, self.cell_clip)
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "cell_clip": self.cell_clip}
+
+
+def load_model(path, compile: bool = True) -> keras.Model:
+    """``keras.models.load_model`` for a ``.keras`` file that may hold a
+    :class:`ClippedLSTMCell` (registered by importing this module)."""
+    return keras.models.load_model(path, compile=compile)
+
+
+def _lstm(units: int, cell_clip: float, return_sequences: bool) -> layers.Layer:
+    """The unrolled LSTM layer named ``"lstm"``: Keras' own, or with ``cell_clip`` > 0 an
+    ``RNN`` over a :class:`ClippedLSTMCell`."""
+    if cell_clip < 0:
+        raise ValueError(f"cell_clip must be >= 0, got {cell_clip}")
+    if cell_clip == 0:
+        return layers.LSTM(units, unroll=True, return_sequences=return_sequences, name="lstm")
+    cell = ClippedLSTMCell(units, cell_clip=cell_clip)
+    return layers.RNN(cell, unroll=True, return_sequences=return_sequences, name="lstm")
+
+
 def build_conv_lstm(
     input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
     n_classes: int = 7,
@@ -150,6 +213,7 @@ def build_conv_lstm(
     sequence_pooling: str = "last",
     stem_stride: int = 1,
     quant_noise: float = 0.0,
+    cell_clip: float = 0.0,
 ) -> keras.Model:
     """Build the seed 2-D CNN-LSTM (Zhao et al. 2019) over a log-Mel image.
 
@@ -180,6 +244,9 @@ def build_conv_lstm(
             this many int8 steps after the input, each ReLU, the LSTM, its time mean and the
             hidden dense layer (the tensors the int8 graph rounds); remove them with
             :func:`converters.quant_noise.strip_quant_noise` before saving or converting.
+        cell_clip: above 0, the LSTM's cell state is clipped to +-``cell_clip`` at every
+            step (:class:`ClippedLSTMCell`; :data:`converters.gate_ranges.TANH_SATURATION`
+            is where int8 tanh saturates); 0 is Keras' own ``LSTM``.
 
     Returns:
         An uncompiled Keras model named ``"conv_lstm"``.
@@ -198,7 +265,7 @@ def build_conv_lstm(
     x = _conv_blocks(x, filters, p, prefix="", stem_stride=int(stem_stride), noise=noise)
     x = _to_sequence(x)
     mean = sequence_pooling == "mean"
-    x = layers.LSTM(int(lstm_units), unroll=True, return_sequences=mean, name="lstm")(x)
+    x = _lstm(int(lstm_units), float(cell_clip), return_sequences=mean)(x)
     x = noise(x, "lstm")
     if mean:
         x = layers.GlobalAveragePooling1D(name="lstm_mean")(x)
@@ -276,14 +343,16 @@ def build_dcnn_blstm_attention(
 
 
 def _rnn_macs(layer: keras.layers.Layer, steps: int, input_dim: int) -> int:
-    """MACs of an LSTM (4 gates) or GRU (3 gates): steps x gates x units x (input + units)."""
-    if isinstance(layer, layers.LSTM):
+    """MACs of an LSTM (4 gates) or GRU (3 gates), Keras' own or an ``RNN`` over their cell:
+    steps x gates x units x (input + units)."""
+    cell = getattr(layer, "cell", None)
+    if isinstance(cell, layers.LSTMCell):
         gates = 4
-    elif isinstance(layer, layers.GRU):
+    elif isinstance(cell, layers.GRUCell):
         gates = 3
     else:
         return 0
-    units = int(layer.units)
+    units = int(cell.units)
     return steps * gates * units * (input_dim + units)
 
 
@@ -310,7 +379,7 @@ def _layer_macs(layer: keras.layers.Layer) -> int:
         for d in in_shape[1:-1]:
             positions *= int(d)
         return positions * int(in_shape[-1]) * int(layer.units)
-    if isinstance(layer, (layers.LSTM, layers.GRU)):
+    if isinstance(layer, layers.RNN):
         in_shape = layer.input.shape
         return _rnn_macs(layer, int(in_shape[1]), int(in_shape[2]))
     return 0

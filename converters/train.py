@@ -130,6 +130,11 @@ class TrainConfig:
     # EMO-DB's 411 clips beside RAVDESS's 1,200, RAVDESS gets a third of its per-corpus
     # exposure); "largest", the largest's (a smaller corpus repeated; epochs cost more).
     corpus_epoch: str = "smallest"
+    # Bound of the LSTM's cell state, applied at every step in training and in the converted
+    # graph alike (converters.models.ClippedLSTMCell; TANH_SATURATION = 3.118 is where int8
+    # tanh saturates). Unclipped, the state's calibrated int8 range grows about one unit per
+    # step (+-11 over 12 steps), the largest rounding error left in the int8 LSTM. 0: off.
+    cell_clip: float = 0.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -513,6 +518,26 @@ def keras_predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
     )
 
 
+def parse_cell_clip(text: str) -> float:
+    """A ``--cell-clip`` value: ``"tanh"`` for :data:`converters.gate_ranges.TANH_SATURATION`
+    (ln(511) / 2 = 3.118, where int8 tanh saturates), else a bound >= 0 (0: unclipped).
+
+    Raises:
+        ValueError: neither ``"tanh"`` nor a finite number >= 0.
+    """
+    from converters.gate_ranges import TANH_SATURATION
+
+    if text.strip().lower() == "tanh":
+        return TANH_SATURATION
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < float("inf"):
+        raise ValueError(f"--cell-clip takes 'tanh' or a number >= 0, got {text!r}")
+    return value
+
+
 def default_pools(blocks: int) -> tuple[tuple[int, int], ...]:
     """Pool time and frequency in the first two conv blocks, time only after them."""
     return tuple((2, 2) if i < 2 else (2, 1) for i in range(blocks))
@@ -534,6 +559,7 @@ def build_model(cfg: TrainConfig, n_classes: int, bands: int):  # -> keras.Model
             sequence_pooling=cfg.sequence_pooling,
             stem_stride=cfg.stem_stride,
             quant_noise=cfg.quant_noise,
+            cell_clip=cfg.cell_clip,
         )
     raise ValueError(f"unknown architecture {cfg.architecture!r}")
 

@@ -149,6 +149,13 @@ def _training_options(func):
             "only); 0 is off.",
         ),
         click.option(
+            "--cell-clip",
+            default="0",
+            show_default=True,
+            help="Clip the LSTM cell state to +-this at every step, in training and in the "
+            "converted graph; 'tanh' is ln(511)/2 = 3.118, where int8 tanh saturates; 0 is off.",
+        ),
+        click.option(
             "--mixup",
             "mixup_alpha",
             type=click.FloatRange(min=0.0),
@@ -184,6 +191,7 @@ RECIPE_OPTIONS = {
     "periodicity_bands": "periodicity_bands",
     "quant_noise": "quant_noise",
     "corpus_epoch": "corpus_epoch",
+    "cell_clip": "cell_clip",
 }
 
 
@@ -222,7 +230,7 @@ def _train_config(recipe=None, **options):
     """The TrainConfig of the command-line options: the ``--recipe``'s config (when given) with
     the options set on the command line written over it, else the options with their defaults."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log noise
-    from converters.train import TrainConfig
+    from converters.train import TrainConfig, parse_cell_clip
     from edgeser.normalisation import Normalisation
 
     try:
@@ -231,8 +239,13 @@ def _train_config(recipe=None, **options):
         raise InputError(
             f"--filters must be comma-separated integers, got {options['filters']!r}"
         ) from None
+    try:
+        cell_clip = parse_cell_clip(options["cell_clip"])
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     values = {
         **options,
+        "cell_clip": cell_clip,
         "norm": Normalisation.named(options["norm"]),
         "filters": widths,
         "no_augment": not options["no_augment"],  # the field is "augment"
@@ -471,9 +484,9 @@ def _distill_teacher(path: str | None, cfg, labels: list[str], data: dict, val: 
         raise InputError(f"--distill-from {path}: trained on other labels or clips")
     if record.get("validation_speakers", []) != val:
         raise InputError(f"--distill-from {path}: trained with other validation speakers")
-    import keras
+    from converters.models import load_model as load_keras_model
 
-    return keras.models.load_model(path)
+    return load_keras_model(path)
 
 
 @main.command()
@@ -612,10 +625,9 @@ def quantize(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
     import json as _json
 
-    import keras
-
     from converters.export import export_model
     from converters.models import count_macs
+    from converters.models import load_model as load_keras_model
     from converters.quantize import ConversionError
     from converters.train import load_clipset, representative_windows
 
@@ -628,7 +640,7 @@ def quantize(
         pick = rng.choice(len(clips), size=min(400, len(clips)), replace=False)
         clips = [clips[i] for i in sorted(pick)]
     data = load_clipset(clips, labels)
-    model = keras.models.load_model(src)
+    model = load_keras_model(src)
     # The representative clips normalised as the device normalises them, so the int8 input
     # range matches what the device feeds.
     frontend = Frontend(cfg.frontend_config())
@@ -677,8 +689,7 @@ def ensemble(members, out_path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
     import json as _json
 
-    import keras
-
+    from converters.models import load_model as load_keras_model
     from converters.train import FitResult, combine_fits
 
     records, configs = zip(*(_training_record(m) for m in members), strict=True)
@@ -698,7 +709,7 @@ def ensemble(members, out_path) -> None:
         raise InputError(f"member seeds must be consecutive in order (--seed N, N+1, ...): {seeds}")
     fits = [
         FitResult(
-            keras.models.load_model(m),
+            load_keras_model(m),
             r["best_epoch"],
             float("nan") if r.get("val_uar") is None else r["val_uar"],
             r["history"],
