@@ -371,10 +371,10 @@ def test_recipe_errors_are_one_line(tmp_path, content):
 
 def test_train_with_periodicity_columns_end_to_end(manifest, tmp_path):
     """--periodicity-bands 8 (and --quant-noise 1, whose noise layers never reach the saved
-    model): the recipe's frontend has 40 Mel bands + 8 periodicity columns;
-    the int8 model's input is 48 wide, the streaming recognizer feeds it the same windows and
-    session statistics as the one-shot path, and the firmware export's golden vectors (C
-    frontend with the periodicity stage, VAD on the Mel bands) pass."""
+    model, and --cell-clip tanh, whose clip does): the recipe's frontend has 40 Mel bands + 8
+    periodicity columns; the int8 model's input is 48 wide, the streaming recognizer feeds it
+    the same windows and session statistics as the one-shot path, and the firmware export's
+    golden vectors (C frontend with the periodicity stage, VAD on the Mel bands) pass."""
     from edgeser import Recognizer, RecognizerSettings
     from edgeser.frontend import Frontend, FrontendConfig
     from edgeser.vad import voiced_flags, voiced_stats
@@ -385,12 +385,14 @@ def test_train_with_periodicity_columns_end_to_end(manifest, tmp_path):
     args += ["--epochs", "1", "--filters", "4", "--lstm", "4", "--dense", "4", "--all-speakers"]
     args += ["--norm", "session", "--periodicity-bands", "8", "--quant-noise", "1"]
     args += ["--corpus-epoch", "largest"]  # one corpus here: recorded, no effect
+    args += ["--cell-clip", "tanh"]
     result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     record = json.loads(keras_path.with_suffix(".train.json").read_text())
     assert record["train_config"]["periodicity_bands"] == 8
     assert record["train_config"]["quant_noise"] == 1.0  # training only: the model is plain
     assert record["train_config"]["corpus_epoch"] == "largest"
+    assert record["train_config"]["cell_clip"] == pytest.approx(0.5 * np.log(511))
     result = runner.invoke(
         main, ["quantize", str(keras_path), "--data", str(manifest)], catch_exceptions=False
     )
