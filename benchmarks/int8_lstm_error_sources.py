@@ -8,7 +8,9 @@ the addend ``A = x_t W`` get the saturated ranges of :mod:`converters.gate_range
 outputs the fixed int8 LOGISTIC and TANH scales (1/256, 1/128); weights per output channel,
 symmetric. Reported per group: top-1 agreement with the unrounded simulation and the mean
 absolute difference of class probabilities, on the other clips' first windows plus one
-augmented pass. The conv blocks are not rounded, so "all" is what the LSTM alone costs.
+augmented pass. The conv blocks are not rounded, so "all" is what the LSTM alone costs. A
+clipped cell state (``--cell-clip``, :class:`converters.models.ClippedLSTMCell`) is clipped
+before it is rounded, on its calibrated (so clipped) range.
 
     PYTHONPATH=. python benchmarks/int8_lstm_error_sources.py benchmarks/candidates/v11/v11.keras \\
         --json benchmarks/results/int8_lstm_error_sources.json
@@ -55,12 +57,14 @@ def _round_weights(w: np.ndarray) -> np.ndarray:
 
 
 class LstmSim:
-    """Keras' LSTM (gate order i, f, g, o; sigmoid and tanh) with optional int8 rounding."""
+    """Keras' LSTM (gate order i, f, g, o; sigmoid and tanh) with optional int8 rounding; the
+    cell state clipped to +-``cell_clip`` when the layer's cell has one."""
 
     def __init__(self, layer) -> None:
         self.kernel, self.recurrent, self.bias = (
             np.asarray(w, np.float64) for w in layer.cell.get_weights()
         )
+        self.clip = float(getattr(layer.cell, "cell_clip", np.inf))
         self.units = self.recurrent.shape[0]
         self.ranges: dict[tuple[str, int], tuple[float, float]] = {}
         self.recording = False  # calibrate(): record each tensor's range instead of rounding
@@ -114,7 +118,8 @@ class LstmSim:
             sig, tanh = _FIXED["gates_sigmoid"], _FIXED["gates_tanh"]
             i, f, o = (q("gates", t, _sigmoid(v), rounded, sig) for v in (i, f, o))
             g = q("gates", t, np.tanh(g), rounded, tanh)
-            c = q("c", t, q("fc", t, f * c, rounded) + q("ig", t, i * g, rounded), rounded)
+            c = q("fc", t, f * c, rounded) + q("ig", t, i * g, rounded)
+            c = q("c", t, np.clip(c, -self.clip, self.clip), rounded)
             h = q("h", t, o * q("tanh_c", t, np.tanh(c), rounded, _FIXED["tanh_c"]), rounded)
             out.append(h)
         return np.stack(out, axis=1)
@@ -135,7 +140,7 @@ def main() -> None:
     x = probe_windows(fe, probe, cfg)
     model = load_keras_model(args.model, compile=False)
     layers = model.layers[1:]
-    (at,) = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.LSTM)]
+    (at,) = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.RNN)]
     if not layers[at].return_sequences:
         p.error("expects an LSTM returning sequences (the conv-LSTM's mean over time)")
     before = keras.Model(model.inputs, layers[at].input)
