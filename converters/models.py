@@ -10,8 +10,10 @@ lowers to builtin ops with full-integer (int8) kernels, so
 * every recurrent layer uses ``unroll=True``.  Full-integer quantisation of a non-unrolled
   Keras 3 LSTM (a ``While`` loop over resource variables) segfaults or fails in
   ``READ_VARIABLE`` in TF 2.21; unrolled, the LSTM becomes plain FULLY_CONNECTED,
-  LOGISTIC, TANH, MUL and ADD ops.  Pooling therefore reduces time so the unrolled loop has
-  a modest number of steps (198 frames -> 12 steps with four (2, 2) pools).
+  LOGISTIC, TANH, MUL and ADD ops (a clipped cell state, :class:`ClippedLSTMCell`, adds a
+  MINIMUM and a MAXIMUM per step; load its files with :func:`load_model`).  Pooling
+  therefore reduces time so the unrolled loop has a modest number of steps (198 frames -> 12
+  steps with four (2, 2) pools).
 * attention pooling is built from Dense / Softmax / Multiply / average-pooling layers, no
   custom layers and no ``Lambda`` (which also cannot be reloaded from a ``.keras`` file
   in safe mode).
