@@ -4,7 +4,6 @@ converter and LiteRT, and the command-line option end to end (workstation side; 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,10 @@ import keras
 from ai_edge_litert.interpreter import Interpreter
 from click.testing import CliRunner
 
-from converters.evaluate import fold_model_key
 from converters.gate_ranges import TANH_SATURATION
 from converters.models import ClippedLSTMCell, build_conv_lstm, count_macs, load_model
 from converters.quantize import convert_int8
-from converters.train import TrainConfig, parse_cell_clip
+from converters.train import parse_cell_clip
 from edgeser.cli import main
 
 INPUT_SHAPE = (40, 40, 1)
@@ -134,25 +132,6 @@ def test_cell_clip_values():
         ClippedLSTMCell(4, dropout=0.1)
     with pytest.raises(ValueError, match="cell_clip must be >= 0"):
         build_conv_lstm(INPUT_SHAPE, 3, (4, 4), cell_clip=-1.0)
-
-
-def test_fold_keys_of_unclipped_recipes_are_unchanged_by_the_new_field():
-    """A recipe without a clip hashes as before the field existed (kept fold networks stay
-    reachable); a clipped one gets its own key."""
-    import dataclasses
-    import hashlib
-
-    cfg = TrainConfig()
-    old = dataclasses.asdict(cfg)
-    del old["cell_clip"]
-    for name in ("distill_weight", "distill_members", "periodicity_bands", "quant_noise"):
-        del old[name]
-    del old["corpus_epoch"], old["members"]
-    what = {"train_config": old, "protocol": "p", "fold": "f", "labels": ["a"], "train": []}
-    before = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
-    assert fold_model_key(cfg, "p", "f", ["a"], []) == before[:20]
-    clipped = dataclasses.replace(cfg, cell_clip=TANH_SATURATION)
-    assert fold_model_key(clipped, "p", "f", ["a"], []) != before[:20]
 
 
 def test_cell_clip_option_is_recorded_and_bad_values_are_one_line(tmp_path: Path):

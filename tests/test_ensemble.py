@@ -115,7 +115,7 @@ def test_member_configs_and_cache_keys():
     old = TrainConfig().to_dict()
     added = (
         "members", "distill_weight", "distill_members", "periodicity_bands", "quant_noise",
-        "corpus_epoch",
+        "corpus_epoch", "cell_clip",
     )  # fmt: skip
     for name in added:  # fields added since keys were first made
         del old[name]
@@ -127,6 +127,8 @@ def test_member_configs_and_cache_keys():
     what = {"train_config": old, "protocol": "p", "fold": "f", "labels": ["a"], "train": []}
     before = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
     assert fold_model_key(TrainConfig(), "p", "f", ["a"], []) == before[:20]
+    clipped = dataclasses.replace(TrainConfig(), cell_clip=3.0)  # a new field's value: a new key
+    assert fold_model_key(clipped, "p", "f", ["a"], []) != before[:20]
     with pytest.raises(ValueError, match="one network"):
         fold_model_key(dataclasses.replace(cfg), "p", "f", ["a"], [])
     distilled = TrainConfig(distill_weight=0.5)
