@@ -774,18 +774,35 @@ def validate(options: BenchOptions) -> None:
 
 
 def label_configs(results: list[dict[str, Any]]) -> None:
-    """Readable, unique labels: ``int8 litert 1t`` (+ ``edgetpu``; + the file name when two
-    models of the same type are compared)."""
+    """Readable, unique labels: ``int8 litert 1t`` (+ ``edgetpu``); when two configurations
+    would share a label, each of those is prefixed with as much of its model path as tells
+    them apart (``default.tflite``, then ``v4/default.tflite``, ...), and a configuration
+    repeated exactly is numbered (``#2``)."""
     base = []
     for r in results:
         text = f"{r['model']['dtype']} {r['backend']} {r['threads']}t"
         if r["delegate"]:
             text += f" {r['delegate']}"
         base.append(text)
-    for i, r in enumerate(results):
-        label = base[i]
-        if base.count(label) > 1:
-            label = f"{Path(r['model']['path']).name} {label}"
+    labels = list(base)
+    for text in dict.fromkeys(base):
+        group = [i for i, b in enumerate(base) if b == text]
+        if len(group) < 2:
+            continue
+        parts = [Path(results[i]["model"]["path"]).parts for i in group]
+        depth = 1
+        while depth < max(len(p) for p in parts):
+            if len({p[-depth:] for p in parts}) == len(set(parts)):
+                break
+            depth += 1
+        prefixes = [Path(*p[-depth:]).as_posix() for p in parts]
+        for i, prefix in zip(group, prefixes, strict=True):
+            labels[i] = f"{prefix} {text}"
+    unique = [
+        f"{label} #{labels[: i + 1].count(label)}" if labels.count(label) > 1 else label
+        for i, label in enumerate(labels)
+    ]
+    for r, label in zip(results, unique, strict=True):
         r["label"] = label
 
 

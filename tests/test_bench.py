@@ -284,3 +284,36 @@ def test_against_matches_by_label_and_lists_the_rest():
     single = bench.against(result(["x"], 1.0), result(["y"], 4.0))
     assert len(single["stages"]) == len(bench.STAGES) and single["unmatched"] == []
     assert "0.25x" in bench.format_against(single)
+
+
+def test_labels_tell_same_named_models_apart():
+    """Two releases of one model (v4/default.tflite, v13/default.tflite) compared side by side
+    get labels that differ: as much of each path as tells them apart; an exact repeat is
+    numbered; a configuration alone keeps the short label."""
+
+    def cfg(path, dtype="int8", threads=1):
+        return {
+            "model": {"path": path, "dtype": dtype},
+            "backend": "litert",
+            "threads": threads,
+            "delegate": None,
+        }
+
+    results = [
+        cfg("/tmp/v4/default.tflite"),
+        cfg("/tmp/v4/default.float32.tflite", "float32"),
+        cfg("/tmp/v13/default.tflite"),
+        cfg("/tmp/v13/default.tflite", threads=2),
+        cfg("/tmp/v13/default.tflite"),
+    ]
+    bench.label_configs(results)
+    assert [r["label"] for r in results] == [
+        "v4/default.tflite int8 litert 1t",
+        "float32 litert 1t",
+        "v13/default.tflite int8 litert 1t #1",
+        "int8 litert 2t",
+        "v13/default.tflite int8 litert 1t #2",
+    ]
+    pair = [cfg("a/m.tflite"), cfg("b/n.tflite")]
+    bench.label_configs(pair)
+    assert [r["label"] for r in pair] == ["m.tflite int8 litert 1t", "n.tflite int8 litert 1t"]
