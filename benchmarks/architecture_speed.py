@@ -4,11 +4,11 @@ Builds the default conv-LSTM, variants with a stride-2 first conv (``stem_stride
 wider blocks, its conv part alone (also with the stride-2 first conv), single conv blocks at
 their place in the network, and the LSTM part alone; converts each to int8 and float32
 (child-process converter) and times one ``invoke()`` (1 thread, LiteRT defaults, median of
-300).
+300), every variant once per round over ``--rounds`` interleaved rounds (median of the rounds).
 
-    PYTHONPATH=. python benchmarks/architecture_speed.py
+    PYTHONPATH=. python benchmarks/architecture_speed.py [--out FILE] [--rounds 3]
 
-writes ``benchmarks/results/architecture_speed.json``. Needs the ``[train]`` extra.
+writes ``benchmarks/results/architecture_speed.json`` (or FILE). Needs the ``[train]`` extra.
 """
 
 from __future__ import annotations
@@ -47,6 +47,24 @@ def one_block(shape, filters, stride=1, pool=(1, 1)) -> keras.Model:
     """One of the models' conv blocks (converters.models._conv_blocks) on ``shape``."""
     inp = keras.Input(shape)
     return keras.Model(inp, _conv_blocks(inp, (filters,), [pool], prefix="", stem_stride=stride))
+
+
+def space_to_depth_block1(shape=(198, 40, 1), filters=16) -> keras.Model:
+    """Block 1 (3x3 'same' conv, BatchNorm, ReLU, 2x2 max pool) rewritten on a 2x2
+    space-to-depth view of the input: the same function (a 3x3 conv over 2x2 cells with 4 input
+    channels and 4 x ``filters`` outputs, one per position in the cell, then a max over the 4),
+    so a trained network could be converted this way without retraining if it were faster."""
+    h, w = shape[0] // 2, shape[1] // 2
+    inp = keras.Input(shape)
+    x = keras.layers.Reshape((h, 2, w, 2))(inp)
+    x = keras.layers.Permute((1, 3, 2, 4))(x)
+    x = keras.layers.Reshape((h, w, 4))(x)
+    x = keras.layers.Conv2D(4 * filters, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Reshape((h * w, 4, filters))(x)
+    x = keras.layers.MaxPool2D((1, 4))(x)
+    return keras.Model(inp, keras.layers.Reshape((h, w, filters))(x))
 
 
 def lstm_only(steps=24, feat=320, units=32) -> keras.Model:
@@ -92,6 +110,10 @@ VARIANTS = {
     "LSTM only (24 steps x 320)": lambda: lstm_only(),
     "block 1: 198x40x1 -> 16, pool (2, 2)": lambda: one_block((198, 40, 1), 16, pool=(2, 2)),
     "block 1: 198x40x1 -> 16, stride 2": lambda: one_block((198, 40, 1), 16, stride=2),
+    "block 1 on a 2x2 space-to-depth view (the same function)": space_to_depth_block1,
+    "conv 99x20x4 -> 64 (block 1's conv on the space-to-depth view)": lambda: one_block(
+        (99, 20, 4), 64
+    ),
     "conv 198x40x1 -> 16 (7,920 output pixels)": lambda: one_block((198, 40, 1), 16),
     "conv 198x20x2 -> 16 (3,960 output pixels)": lambda: one_block((198, 20, 2), 16),
     "conv 198x10x4 -> 16 (1,980 output pixels)": lambda: one_block((198, 10, 4), 16),
@@ -104,8 +126,15 @@ VARIANTS = {
 
 
 def main() -> None:
-    rows = []
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="result file (JSON)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    args = parser.parse_args()
+    out, rounds = args.out, args.rounds
     with tempfile.TemporaryDirectory() as tmp:
+        files = {}
         for i, (name, make) in enumerate(VARIANTS.items()):
             model = make()
             shape = model.input_shape[1:]
@@ -113,16 +142,37 @@ def main() -> None:
             p8, p32 = f"{tmp}/{i}.int8.tflite", f"{tmp}/{i}.f32.tflite"
             convert_int8(model, rep, p8, model_name=name)
             convert_float32(model, p32, model_name=name)
-            row = {"variant": name, "int8_ms": invoke_ms(p8), "float32_ms": invoke_ms(p32)}
+            files[name] = (p8, p32)
+        # Every variant is timed once per round, round after round, so that a slow spell of
+        # the machine hits all variants alike; each figure is the median over the rounds.
+        times = {name: ([], []) for name in files}
+        for _ in range(rounds):
+            for name, (p8, p32) in files.items():
+                times[name][0].append(invoke_ms(p8))
+                times[name][1].append(invoke_ms(p32))
+        rows = []
+        for name, (t8, t32) in times.items():
+            row = {
+                "variant": name,
+                "int8_ms": round(float(np.median(t8)), 4),
+                "float32_ms": round(float(np.median(t32)), 4),
+                "int8_ms_rounds": t8,
+                "float32_ms_rounds": t32,
+            }
             rows.append(row)
-            print(row, flush=True)
-    OUT.write_text(json.dumps({
-        "command": "PYTHONPATH=. python benchmarks/architecture_speed.py",
+            print({k: row[k] for k in ("variant", "int8_ms", "float32_ms")}, flush=True)
+    command = "PYTHONPATH=. python benchmarks/architecture_speed.py"
+    if out != OUT:
+        command += f" --out {out}"
+    if rounds != 3:
+        command += f" --rounds {rounds}"
+    out.write_text(json.dumps({
+        "command": command,
         "rows": rows,
         "load_average": round(os.getloadavg()[0], 2),
         "machine": describe(),
     }, indent=2) + "\n")  # fmt: skip
-    print(f"wrote {OUT}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -65,14 +65,17 @@ The JSON result (``--json``; :data:`FORMAT`), times in seconds, sizes in bytes:
 ``rounds``); ``configs``, one per configuration: ``label``, ``model`` {``path``, ``name``,
 ``dtype``, ``bytes``, ``sha256``, ``metadata``}, ``backend``, ``backend_version``,
 ``threads``, ``delegate``, ``stages`` {stage: {``n``, ``min``, ``p50``, ``p90``, ``p99``,
-``max``, ``mean``, ``audio_s``, ``rtf``, ``x_real_time``}}, ``resources`` {``model_bytes``,
+``max``, ``mean``, ``audio_s``, ``rtf``, ``x_real_time``, ``round_p50`` (each round's
+median), ``round_spread`` (largest over smallest round median, minus 1; None with one round
+or rounds under 5 samples)}}, ``resources`` {``model_bytes``,
 ``load_rss_bytes``, ``arena_bytes``, ``cpu_s_per_audio_s``, ``windows_scored``, ...},
 ``compute`` {``macs_per_window``, ``achieved_macs_per_s``, ``peak_macs_per_s``,
-``fraction_of_peak``}; ``resources`` (``peak_rss_bytes``, ``rss_start_bytes``,
-``rss_end_bytes``, ``import_s``); ``accuracy`` (None without ``--data``; else ``model`` and
-``reference`` {``uar``, ``wa``, ``per_class_recall``, ``labels``, ``confusion``},
-``top1_agreement``, ``clips``, ``speakers``, ``session``); with ``--against``, ``against``
-(:func:`against`).
+``fraction_of_peak``}; ``steadiness`` (:func:`steadiness`: the largest ``round_spread``,
+its stage and configuration, the 10% ``limit`` and ``steady``); ``resources``
+(``peak_rss_bytes``, ``rss_start_bytes``, ``rss_end_bytes``, ``import_s``); ``accuracy``
+(None without ``--data``; else ``model`` and ``reference`` {``uar``, ``wa``,
+``per_class_recall``, ``labels``, ``confusion``}, ``top1_agreement``, ``clips``, ``speakers``,
+``session``); with ``--against``, ``against`` (:func:`against`).
 """
 
 from __future__ import annotations
@@ -323,6 +326,11 @@ class _Samples:
     def __init__(self) -> None:
         self._data: dict[str, np.ndarray] = {s: np.full(0, np.nan) for s in STAGES}
         self._count: dict[str, int] = dict.fromkeys(STAGES, 0)
+        self._marks: list[dict[str, int]] = []
+
+    def mark_round(self) -> None:
+        """End a round: :meth:`by_round` splits each stage's samples here."""
+        self._marks.append(dict(self._count))
 
     def reserve(self, stage: str, total: int) -> None:
         self._data[stage] = np.full(total, np.nan)  # np.full touches every page now
@@ -344,6 +352,18 @@ class _Samples:
     def get(self, stage: str) -> np.ndarray:
         values = self._data[stage][: self._count[stage]]
         return values[~np.isnan(values)]
+
+    def by_round(self, stage: str) -> list[np.ndarray]:
+        """The stage's samples of each round (those after the last mark form one more)."""
+        ends = [m[stage] for m in self._marks]
+        if not ends or ends[-1] < self._count[stage]:
+            ends.append(self._count[stage])
+        parts, start = [], 0
+        for end in ends:
+            values = self._data[stage][start:end]
+            parts.append(values[~np.isnan(values)])
+            start = end
+        return [p for p in parts if p.size]
 
 
 class StageRunner:
@@ -419,6 +439,9 @@ class StageRunner:
         model.predict(window, *self.session)
         return prep, invoke, clock() - start
 
+    def end_round(self) -> None:
+        self.samples.mark_round()
+
     def model_calls(self, count: int) -> None:
         prep = self.samples.recorder("model_input", count)
         invoke = self.samples.recorder("invoke", count)
@@ -464,6 +487,8 @@ class StageRunner:
             "recognizer_1s": 1.0,
         }
         stages = {stage: summarise(self.samples.get(stage), audio[stage]) for stage in STAGES}
+        for stage in STAGES:
+            stages[stage].update(round_figures(self.samples.by_round(stage)))
         seconds = max(1, self.rec_seconds)
         size = config.model.stat().st_size
         return {
@@ -504,6 +529,41 @@ def split(total: int, parts: int) -> list[int]:
     """``total`` in ``parts`` near-equal whole slices (largest first)."""
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+STEADY_SPREAD = 0.10
+"""Round medians of one stage further apart than this (max / min - 1) mean the machine's speed
+changed during the run (issue 5's bound for repeated runs: medians within 10%)."""
+MIN_ROUND_SAMPLES = 5
+"""Rounds with fewer timed samples of a stage than this are too noisy to judge steadiness."""
+
+
+def round_figures(rounds: Sequence[np.ndarray]) -> dict[str, Any]:
+    """``round_p50``: the median of each round's samples (seconds); ``round_spread``: the
+    largest over the smallest of them, minus 1 (None with fewer than two rounds, or when a
+    round has fewer than :data:`MIN_ROUND_SAMPLES` samples)."""
+    p50s = [float(np.median(r)) for r in rounds]
+    judged = len(p50s) >= 2 and min(r.size for r in rounds) >= MIN_ROUND_SAMPLES
+    spread = max(p50s) / min(p50s) - 1 if judged and min(p50s) > 0 else None
+    return {"round_p50": p50s, "round_spread": spread}
+
+
+def steadiness(configs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The largest ``round_spread`` over every configuration and stage: ``spread`` (None when
+    no stage could be judged), its ``stage`` and ``config`` label, the ``limit``
+    (:data:`STEADY_SPREAD`) and ``steady`` (spread within the limit; None when not judged)."""
+    worst: dict[str, Any] = {"spread": None, "stage": None, "config": None}
+    for cfg in configs:
+        for stage in STAGES:
+            spread = cfg["stages"][stage].get("round_spread")
+            if spread is not None and (worst["spread"] is None or spread > worst["spread"]):
+                worst = {"spread": spread, "stage": stage, "config": cfg["label"]}
+    judged = worst["spread"] is not None
+    return {
+        **worst,
+        "limit": STEADY_SPREAD,
+        "steady": worst["spread"] <= STEADY_SPREAD if judged else None,
+    }
 
 
 def compute_figures(
@@ -569,6 +629,8 @@ def measure_all(
             runner.recognizer(secs)
             if progress is not None:
                 progress(0.4 * share)
+        for runner in runners:
+            runner.end_round()
 
 
 # ---------------------------------------------------------------------------
@@ -684,7 +746,8 @@ def score_accuracy(
 def against(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """Medians (and accuracy) of ``new`` against ``old``: for each configuration present in
     both (matched by label; a single configuration on each side always matches) and each stage,
-    old and new p50, the ratio new/old and the change in percent."""
+    old and new p50, the ratio new/old and the change in percent; ``old_steady`` and
+    ``new_steady``, each run's ``steadiness`` verdict (None when not recorded or not judged)."""
     old_configs = {c["label"]: c for c in old.get("configs", [])}
     pairs = []
     for cfg in new.get("configs", []):
@@ -721,6 +784,9 @@ def against(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         "stages": rows,
         "accuracy": acc,
         "unmatched": [c["label"] for c in new.get("configs", []) if c not in [p[0] for p in pairs]],
+        # None for a result written before steadiness was measured, or one not judged
+        "old_steady": (old.get("steadiness") or {}).get("steady"),
+        "new_steady": (new.get("steadiness") or {}).get("steady"),
     }
 
 
@@ -884,6 +950,7 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
             "rounds": max(1, min(options.rounds, options.repeats, round(options.seconds))),
         },
         "configs": results,
+        "steadiness": steadiness(results),
         "resources": {
             "peak_rss_bytes": peak_rss_bytes(),
             "rss_start_bytes": rss_start,
@@ -990,6 +1057,7 @@ def format_report(result: dict[str, Any]) -> str:
     )
     if imports:
         lines.append(f"{imports} (fresh interpreter, best of 3)")
+    lines.append(format_steadiness(result.get("steadiness"), result["input"].get("rounds")))
     rec0 = result["configs"][0]["resources"]
     lines.append(
         f"recognizer: {rec0['windows_scored']} windows scored, {rec0['windows_unvoiced']} "
@@ -1024,6 +1092,24 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_steadiness(steady: dict[str, Any] | None, rounds: int | None) -> str:
+    """One line: how far apart the rounds' medians were, and a warning past the limit."""
+    if not steady or steady.get("spread") is None:
+        return (
+            f"steadiness: not judged ({rounds or 1} round(s); needs 2 or more with at least "
+            f"{MIN_ROUND_SAMPLES} timed samples of a stage each)"
+        )
+    where = f"{STAGE_TITLES[steady['stage']].split(',')[0]}, {steady['config']}"
+    text = f"{100 * steady['spread']:.1f}% ({where})"
+    if steady["steady"]:
+        return f"steadiness: the {rounds} rounds' medians of every stage within {text}"
+    return (
+        f"warning: the {rounds} rounds' medians differ by up to {text}: the machine's speed "
+        f"changed during the run (limit {100 * steady['limit']:.0f}%), so these medians may "
+        "not repeat; rerun on an idle machine"
+    )
+
+
 def format_against(diff: dict[str, Any]) -> str:
     lines = [
         f"against {diff.get('old_date')} ({diff.get('old_cpu')}, edgeser {diff.get('old_edgeser')})"
@@ -1052,4 +1138,13 @@ def format_against(diff: dict[str, Any]) -> str:
         )
     if diff.get("unmatched"):
         lines.append(f"not in the earlier result: {', '.join(diff['unmatched'])}")
+    unsteady = [
+        name for name, key in (("earlier", "old_steady"), ("this", "new_steady"))
+        if diff.get(key) is False
+    ]  # fmt: skip
+    if unsteady:
+        lines.append(
+            f"note: the {' and the '.join(unsteady)} run's rounds disagreed by more than "
+            f"{100 * STEADY_SPREAD:.0f}%, so these ratios include the machine's changes of speed"
+        )
     return "\n".join(lines)

@@ -93,6 +93,21 @@ def test_json_has_the_documented_fields(first_run):
     assert top["peak_rss_bytes"] >= top["rss_end_bytes"] > 10 * 2**20
     assert top["rss_start_bytes"] > 10 * 2**20 and top["audio_s_per_config"] == 3
     assert result["input"]["rounds"] == 3  # at most one round per second of audio
+    # each round's median: 3 rounds of every stage; judged only with >= 5 samples a round
+    hops = cfg["stages"]["frontend_hop"]
+    assert len(hops["round_p50"]) == 3 and min(hops["round_p50"]) >= hops["min"]
+    spread = max(hops["round_p50"]) / min(hops["round_p50"]) - 1
+    assert hops["round_spread"] == pytest.approx(spread)
+    assert cfg["stages"]["invoke"]["round_spread"] is None  # 4 calls a round
+    rec = cfg["stages"]["recognizer_1s"]  # one second of audio a round: its sample is its p50
+    assert len(rec["round_p50"]) == 3 and rec["round_spread"] is None
+    assert sorted(rec["round_p50"])[1] == pytest.approx(rec["p50"])
+    steady = result["steadiness"]
+    assert steady["limit"] == bench.STEADY_SPREAD and steady["config"] == cfg["label"]
+    assert steady["spread"] >= hops["round_spread"]
+    assert steady["steady"] == (steady["spread"] <= bench.STEADY_SPREAD)
+    assert ("steadiness: the 3 rounds'" in text) == steady["steady"]
+    assert ("warning: the 3 rounds'" in text) == (not steady["steady"])
     assert result["accuracy"] is None
     assert result["options"]["repeats"] == 12
     for title in bench.STAGE_TITLES.values():
@@ -284,6 +299,10 @@ def test_against_matches_by_label_and_lists_the_rest():
     single = bench.against(result(["x"], 1.0), result(["y"], 4.0))
     assert len(single["stages"]) == len(bench.STAGES) and single["unmatched"] == []
     assert "0.25x" in bench.format_against(single)
+    assert single["old_steady"] is None and "disagreed" not in bench.format_against(single)
+    shaky = {**result(["x"], 1.0), "steadiness": {"steady": False}}
+    note = bench.format_against(bench.against(result(["x"], 1.0), shaky))
+    assert "the earlier run's rounds disagreed by more than 10%" in note
 
 
 def test_labels_tell_same_named_models_apart():
@@ -317,3 +336,34 @@ def test_labels_tell_same_named_models_apart():
     pair = [cfg("a/m.tflite"), cfg("b/n.tflite")]
     bench.label_configs(pair)
     assert [r["label"] for r in pair] == ["m.tflite int8 litert 1t", "n.tflite int8 litert 1t"]
+
+
+def test_steadiness_finds_the_widest_round_spread():
+    """Round medians: a machine that slowed down in one round is reported with the stage and
+    configuration where it showed most; rounds with too few samples are not judged."""
+    steady = [np.full(10, 1.0), np.full(10, 1.05)]
+    slowed = [np.full(10, 1.0), np.full(10, 1.6), np.full(10, 1.0)]
+    few = [np.full(3, 1.0), np.full(3, 9.0)]
+    assert bench.round_figures(steady)["round_spread"] == pytest.approx(0.05)
+    assert bench.round_figures(few) == {"round_p50": [1.0, 9.0], "round_spread": None}
+    assert bench.round_figures([np.full(10, 1.0)])["round_spread"] is None
+
+    def cfg(label, rounds_by_stage):
+        stages = {s: bench.round_figures(rounds_by_stage.get(s, steady)) for s in bench.STAGES}
+        return {"label": label, "stages": stages}
+
+    configs = [cfg("a", {}), cfg("b", {"invoke": slowed, "predict": few})]
+    result = bench.steadiness(configs)
+    assert result["stage"] == "invoke" and result["config"] == "b"
+    assert result["spread"] == pytest.approx(0.6) and result["steady"] is False
+    line = bench.format_steadiness(result, 3)
+    assert line.startswith("warning: the 3 rounds' medians differ by up to 60.0%")
+    assert "interpreter invoke, b" in line and line.count("\n") == 0
+    calm = bench.steadiness([cfg("a", {})])
+    assert calm["steady"] is True
+    assert bench.format_steadiness(calm, 2).startswith(
+        "steadiness: the 2 rounds' medians of every stage within 5.0%"
+    )
+    unjudged = bench.steadiness([cfg("a", dict.fromkeys(bench.STAGES, few))])
+    assert unjudged["spread"] is None and unjudged["steady"] is None
+    assert "not judged" in bench.format_steadiness(unjudged, 1)
