@@ -1102,7 +1102,7 @@ def format_steadiness(steady: dict[str, Any] | None, rounds: int | None) -> str:
     where = f"{STAGE_TITLES[steady['stage']].split(',')[0]}, {steady['config']}"
     text = f"{100 * steady['spread']:.1f}% ({where})"
     if steady["steady"]:
-        return f"steadiness: the {rounds} rounds' medians of every stage within {text}"
+        return f"steadiness: the {rounds} rounds' medians agree within {text}"
     return (
         f"warning: the {rounds} rounds' medians differ by up to {text}: the machine's speed "
         f"changed during the run (limit {100 * steady['limit']:.0f}%), so these medians may "

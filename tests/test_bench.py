@@ -362,7 +362,7 @@ def test_steadiness_finds_the_widest_round_spread():
     calm = bench.steadiness([cfg("a", {})])
     assert calm["steady"] is True
     assert bench.format_steadiness(calm, 2).startswith(
-        "steadiness: the 2 rounds' medians of every stage within 5.0%"
+        "steadiness: the 2 rounds' medians agree within 5.0%"
     )
     unjudged = bench.steadiness([cfg("a", dict.fromkeys(bench.STAGES, few))])
     assert unjudged["spread"] is None and unjudged["steady"] is None
