@@ -457,7 +457,8 @@ def convert_int8(
             their output (:mod:`converters.gate_ranges`): the same int8 codes out of the
             gates, rounded on a 3-6x finer grid; a graph without LSTM gates converts as with
             ``"calibrated"``, which quantises every activation over the range calibration saw
-            (every model converted before 2026-12-07, the shipped default v4 among them).
+            (every model converted before 2026-12-07, the previous default v4 among them; the
+            default v13 is converted with ``"saturated"``).
             ``quantizer="mlir"`` needs ``"calibrated"``.
         timeout: seconds before the child is killed and ConversionError raised; ``None``
             waits forever.
