@@ -439,9 +439,6 @@ class StageRunner:
         model.predict(window, *self.session)
         return prep, invoke, clock() - start
 
-    def end_round(self) -> None:
-        self.samples.mark_round()
-
     def model_calls(self, count: int) -> None:
         prep = self.samples.recorder("model_input", count)
         invoke = self.samples.recorder("invoke", count)
@@ -630,7 +627,7 @@ def measure_all(
             if progress is not None:
                 progress(0.4 * share)
         for runner in runners:
-            runner.end_round()
+            runner.samples.mark_round()
 
 
 # ---------------------------------------------------------------------------
