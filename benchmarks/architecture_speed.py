@@ -67,6 +67,19 @@ def space_to_depth_block1(shape=(198, 40, 1), filters=16) -> keras.Model:
     return keras.Model(inp, keras.layers.Reshape((h, w, filters))(x))
 
 
+def depthwise_block1(shape=(198, 40, 1), filters=16, pool=(2, 2)) -> keras.Model:
+    """Block 1 with its conv written as a depthwise conv (``depth_multiplier`` = ``filters``):
+    on one input channel the same function with the same 3 x 3 x 1 x ``filters`` weights, so a
+    trained network could be converted this way without retraining, if it were faster."""
+    inp = keras.Input(shape)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=filters, padding="same", use_bias=False)(
+        inp
+    )
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    return keras.Model(inp, keras.layers.MaxPool2D(pool)(x))
+
+
 def lstm_only(steps=24, feat=320, units=32) -> keras.Model:
     inp = keras.Input((steps, feat))
     x = keras.layers.LSTM(units, unroll=True, return_sequences=True)(inp)
@@ -79,6 +92,13 @@ def invoke_ms(path: str) -> float:
     """Median set_tensor + invoke of one window, ms (LiteRT defaults, 1 thread, 300 runs)."""
     it = kernel_interpreter(Path(path), OpResolverType.AUTO)
     return round(1000 * float(np.median(invoke_seconds(it, 300))), 4)
+
+
+def op_names(path: str) -> list[str]:
+    """The operator names of a .tflite graph, in execution order."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [op["op_name"] for op in Interpreter(model_path=path)._get_ops_details()]
 
 
 POOLS = [(2, 2), (2, 2), (2, 1), (2, 1)]
@@ -111,6 +131,7 @@ VARIANTS = {
     "block 1: 198x40x1 -> 16, pool (2, 2)": lambda: one_block((198, 40, 1), 16, pool=(2, 2)),
     "block 1: 198x40x1 -> 16, stride 2": lambda: one_block((198, 40, 1), 16, stride=2),
     "block 1 on a 2x2 space-to-depth view (the same function)": space_to_depth_block1,
+    "block 1 as a depthwise conv, multiplier 16 (the same function)": depthwise_block1,
     "conv 99x20x4 -> 64 (block 1's conv on the space-to-depth view)": lambda: one_block(
         (99, 20, 4), 64
     ),
@@ -131,11 +152,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help="result file (JSON)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="TEXT",
+        help="time only the variants whose name contains TEXT (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
     out, rounds = args.out, args.rounds
+    chosen = {n: m for n, m in VARIANTS.items() if not args.only or any(t in n for t in args.only)}
+    if not chosen:
+        parser.error(f"no variant name contains {' or '.join(map(repr, args.only))}")
     with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for i, (name, make) in enumerate(VARIANTS.items()):
+        files, ops = {}, {}
+        for i, (name, make) in enumerate(chosen.items()):
             model = make()
             shape = model.input_shape[1:]
             rep = np.random.default_rng(0).normal(0, 1, (32, *shape)).astype(np.float32)
@@ -143,6 +171,7 @@ def main() -> None:
             convert_int8(model, rep, p8, model_name=name)
             convert_float32(model, p32, model_name=name)
             files[name] = (p8, p32)
+            ops[name] = sorted(set(op_names(p8)))
         # Every variant is timed once per round, round after round, so that a slow spell of
         # the machine hits all variants alike; each figure is the median over the rounds.
         times = {name: ([], []) for name in files}
@@ -158,6 +187,7 @@ def main() -> None:
                 "float32_ms": round(float(np.median(t32)), 4),
                 "int8_ms_rounds": t8,
                 "float32_ms_rounds": t32,
+                "int8_ops": ops[name],
             }
             rows.append(row)
             print({k: row[k] for k in ("variant", "int8_ms", "float32_ms")}, flush=True)
@@ -166,6 +196,7 @@ def main() -> None:
         command += f" --out {out}"
     if rounds != 3:
         command += f" --rounds {rounds}"
+    command += "".join(f" --only {t!r}" for t in args.only)
     out.write_text(json.dumps({
         "command": command,
         "rows": rows,
