@@ -17,7 +17,8 @@ training clips, as :func:`converters.evaluate.evaluate`, with each report's own 
 LSTM gate ranges) and scores it through the device runtime
 (:func:`edgeser.scoring.score_recordings`): what two int8 models on the device, their
 probabilities averaged, would give. Exit status 2 with a one-line message when a fold model is
-not in its cache or the two reports were trained on different data.
+not in its cache or the two reports were trained on different data. The output's ``corpora``
+block holds the ensemble's predictions as a report does, for ``benchmarks/compare_runs.py``.
 """
 
 from __future__ import annotations
@@ -126,12 +127,31 @@ def main(argv: list[str] | None = None) -> int:
         "int8": args.int8,
         "uar": {k: ds.uar(y_true, v, labels=classes) for k, v in preds.items()},
         "predictions": {"y_true": y_true, **preds},
+        "corpora": {corpus: {"edgeser": pairable(labels, classes, y_true, preds, args.int8)}},
     }
     for key, value in result["uar"].items():
         print(f"  {key:18s} UAR {100 * value:5.1f}%")
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def pairable(
+    labels: list[str], classes: list[int], y_true: list[int], preds: dict, int8: bool
+) -> dict:
+    """The ensemble's predictions in the shape of an ``emotion_table.py`` report's, so that
+    ``benchmarks/compare_runs.py MEMBER.json ENSEMBLE.json`` pairs the ensemble with a member
+    (or any run on the same clips) clip by clip: kinds ``int8_*`` with ``--int8``, else
+    ``float_*``."""
+    kind = "int8" if int8 else "float"
+    return {
+        "labels": labels,
+        "classes_scored": [labels[k] for k in classes],
+        "predictions": {
+            "y_true": y_true,
+            **{f"{kind}_{s}": preds[f"ensemble_{s}"] for s in SESSIONS},
+        },
+    }
 
 
 def member_report(report: dict, corpus: str) -> dict:

@@ -64,3 +64,30 @@ def test_more_than_two_caches_are_refused(tmp_path, capsys):
     assert ensemble_folds.main(["--corpus", "emodb", str(a), str(a), *caches,
                                 "--data", str(tmp_path)]) == 2  # fmt: skip
     assert "once or twice" in capsys.readouterr().err
+
+
+def test_the_ensemble_pairs_with_a_member_in_compare_runs():
+    spec = importlib.util.spec_from_file_location(
+        "compare_runs", Path(__file__).resolve().parents[1] / "benchmarks" / "compare_runs.py"
+    )
+    compare_runs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare_runs)
+    labels, classes = ["neutral", "anger", "calm"], [0, 1]  # calm: a label the corpus lacks
+    y_true = [0, 0, 1, 1]
+    preds = {
+        "ensemble_speaker": [0, 0, 1, 2],
+        "ensemble_file": [0, 1, 1, 1],
+        "a_speaker": [0, 1, 1, 0],
+    }
+    ensemble = {"corpora": {"emodb": {"edgeser": ensemble_folds.pairable(
+        labels, classes, y_true, preds, int8=True)}}}  # fmt: skip
+    member = {"corpora": {"emodb": {"edgeser": {
+        "labels": labels[:2],
+        "classes_scored": labels[:2],
+        "predictions": {"y_true": y_true, "int8_speaker": [0, 1, 1, 0], "int8_file": [0, 1, 1, 0]},
+    }}}}  # fmt: skip
+    got = compare_runs.compare(member, ensemble, reps=200)["emodb"]
+    assert set(got) == {"int8_speaker", "int8_file"}
+    assert got["int8_speaker"]["candidate_uar"] == 75.0  # recalls 2/2 and 1/2
+    assert got["int8_speaker"]["difference_points"] == 25.0
+    assert got["int8_file"]["candidate_uar"] == 75.0
