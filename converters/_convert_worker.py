@@ -26,6 +26,10 @@ The JSON spec holds:
     (int8, legacy quantizer only, optional) ``"calibrated"`` (default: every activation range
     as calibrated) or ``"saturated"`` (calibrate only, narrow the LSTM gate pre-activation
     ranges with :func:`converters.gate_ranges.saturate_gate_ranges`, then quantise).
+``strip_names``
+    (optional, default false) remove the tensor and subgraph names, the model description and
+    the signature definitions from the written flatbuffer (:func:`strip_names`): the graph,
+    weights, quantisation parameters and metadata entries stay as converted.
 
 Progress lines go to stderr prefixed with ``[convert-worker]`` and ``faulthandler`` is on,
 so the tail of stderr that the parent reports shows the stage (and Python stack) at which a
@@ -195,10 +199,32 @@ def _convert(spec: dict[str, Any]) -> int:
                 _log(f"saturated gate ranges unsupported by TensorFlow {tf.__version__}: {exc}")
                 return EXIT_GATE_RANGES_UNSUPPORTED
 
+    if spec.get("strip_names"):
+        before = len(flatbuffer)
+        flatbuffer = strip_names(flatbuffer)
+        _log(f"stripped names: {before} -> {len(flatbuffer)} bytes")
     out_path = Path(spec["out_path"])
     out_path.write_bytes(flatbuffer)
     _log(f"wrote {len(flatbuffer)} bytes to {out_path}")
     return EXIT_OK
+
+
+def strip_names(flatbuffer: bytes) -> bytes:
+    """``flatbuffer`` (a .tflite) without the strings the interpreter does not need: tensor and
+    subgraph names, the model description and the signature definitions (which name tensors).
+    Operators, tensors, buffers, quantisation parameters and metadata entries are unchanged,
+    so the graph computes the same outputs; the LiteRT interpreter then reports empty tensor
+    names. TFLite Micro firmware strips the same strings to save flash."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    model.description = None
+    model.signatureDefs = None
+    for subgraph in model.subgraphs:
+        subgraph.name = None
+        for tensor in subgraph.tensors:
+            tensor.name = None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _skip_unneeded_imports() -> None:

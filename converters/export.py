@@ -46,12 +46,14 @@ def export_model(
     float_twin: bool = True,
     max_samples: int | None = 500,
     gate_ranges: str = "saturated",
+    strip_names: bool = False,
 ) -> ModelMeta:
     """Write ``out_path`` (int8 .tflite), its ``.json`` metadata and, if asked, the float32
     twin ``<stem>.float32.tflite``. ``representative`` holds float model inputs
     (n, frames, bands, 1) drawn from the training data; at most ``max_samples`` of them
     (evenly spaced; ``None``: all) calibrate the converter
-    (:func:`converters.quantize.convert_int8`, whose ``gate_ranges`` this passes on)."""
+    (:func:`converters.quantize.convert_int8`, whose ``gate_ranges`` and ``strip_names`` this
+    passes on; the float32 twin keeps its names)."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = convert_int8(
@@ -61,6 +63,7 @@ def export_model(
         model_name=name,
         max_samples=max_samples,
         gate_ranges=gate_ranges,
+        strip_names=strip_names,
     )
     if float_twin:
         convert_float32(model, out.with_name(out.stem + ".float32.tflite"), model_name=name)

@@ -317,6 +317,7 @@ def _run_worker(
     worker_cmd: Sequence[str] | None,
     quantizer: str = "legacy",
     gate_ranges: str = "calibrated",
+    strip_names: bool = False,
 ) -> Path:
     """Run one conversion in a child process and move its output to ``out_path``."""
     out = Path(out_path)
@@ -329,6 +330,7 @@ def _run_worker(
             "model_name": model_name,
             "quantizer": quantizer,
             "gate_ranges": gate_ranges,
+            "strip_names": bool(strip_names),
         }
         if representative is not None:
             rep_path = workdir / "representative.npy"
@@ -422,6 +424,7 @@ def convert_int8(
     require_integer: bool = True,
     quantizer: str = "legacy",
     gate_ranges: str = "saturated",
+    strip_names: bool = False,
     timeout: float | None = 900.0,
     worker_cmd: Sequence[str] | None = None,
 ) -> QuantReport:
@@ -460,6 +463,11 @@ def convert_int8(
             (every model converted before 2026-12-07, the previous default v4 among them; the
             default v13 is converted with ``"saturated"``).
             ``quantizer="mlir"`` needs ``"calibrated"``.
+        strip_names: write the file without tensor and subgraph names, description and
+            signature definitions (:func:`converters._convert_worker.strip_names`): the same
+            graph and outputs in fewer bytes (about 15 KB less for the default conv-LSTM, whose
+            unrolled LSTM names hundreds of tensors); the integer check then names tensors by
+            index only.
         timeout: seconds before the child is killed and ConversionError raised; ``None``
             waits forever.
         worker_cmd: **test hook** -- the command that starts the child instead of
@@ -496,6 +504,7 @@ def convert_int8(
         worker_cmd=worker_cmd,
         quantizer=quantizer,
         gate_ranges=gate_ranges,
+        strip_names=strip_names,
     )
     report = inspect_tflite(out, model_name=model_name, check_integer=True)
     if require_integer and report.integer_errors:

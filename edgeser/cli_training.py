@@ -617,8 +617,22 @@ def train(corpus, out_path, all_speakers, distill_from, data_dir, **train_args) 
     "sigmoid and tanh cannot change (finer steps, the same gate outputs); 'calibrated' over "
     "the range calibration saw, as models converted before 2026-12-07 were.",
 )
+@click.option(
+    "--strip-names",
+    is_flag=True,
+    help="Leave tensor names out of the int8 file (the same graph and outputs, about 15 KB "
+    "smaller for the default architecture; the float32 twin keeps them).",
+)
 def quantize(
-    keras_model, out_path, name, data_dir, metrics_json, note, calibration, gate_ranges
+    keras_model,
+    out_path,
+    name,
+    data_dir,
+    metrics_json,
+    note,
+    calibration,
+    gate_ranges,
+    strip_names,
 ) -> None:
     """Convert a trained model to full-integer int8 TFLite (plus its float32 twin), verify
     every operator is integer, and write the metadata beside it."""
@@ -660,9 +674,15 @@ def quantize(
             representative=representative_windows(frontend, data, cfg, calibration, cfg.seed),
             max_samples=None,
             macs=count_macs(model),
-            training={**record, "calibration": calibration, "gate_ranges": gate_ranges},
+            training={
+                **record,
+                "calibration": calibration,
+                "gate_ranges": gate_ranges,
+                "strip_names": bool(strip_names),
+            },
             metrics=summary,
             gate_ranges=gate_ranges,
+            strip_names=strip_names,
         )
     except ConversionError as exc:
         raise InputError(str(exc).splitlines()[0]) from None

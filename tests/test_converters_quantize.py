@@ -100,9 +100,17 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
     rolled_path = d / "rolled.keras"
     _rolled_lstm_model().save(rolled_path)
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         f8 = pool.submit(
             convert_int8, keras_path, x[:64], d / "tiny_int8.tflite", model_name="tiny-conv-lstm"
+        )
+        f8_stripped = pool.submit(
+            convert_int8,
+            keras_path,
+            x[:64],
+            d / "tiny_int8_stripped.tflite",
+            model_name="tiny-conv-lstm",
+            strip_names=True,
         )
         f32 = pool.submit(  # the SavedModel route; int8 takes the .keras route
             convert_float32, saved_model_dir, d / "tiny_f32.tflite", model_name="tiny-conv-lstm"
@@ -112,10 +120,12 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             lambda: convert_int8(rolled_path, x[:8], d / "bad.tflite", model_name="rolled-lstm"),
         )
         r8, r32, bad = f8.result(), f32.result(), fbad.result()
+        r8_stripped = f8_stripped.result()
     x_test, _ = _synthetic(16, seed=2)
     return {
         "model": model,
         "int8": r8,
+        "int8_stripped": r8_stripped,
         "float32": r32,
         "rolled_error": bad,
         "x_test": x_test,
@@ -163,6 +173,27 @@ def test_int8_report_and_integer_graph(tiny: dict[str, Any]) -> None:
     assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(r8.ops)
     assert not {"WHILE", "DEQUANTIZE", "READ_VARIABLE"} & set(r8.ops)
     assert r8.to_dict()["op_counts"]["CONV_2D"] == 2
+
+
+def test_stripped_names_same_graph_and_outputs_fewer_bytes(tiny: dict[str, Any]) -> None:
+    """``strip_names``: no tensor names, the same operators, scales and int8 outputs."""
+    full, stripped = tiny["int8"], tiny["int8_stripped"]
+    assert stripped.size_bytes < full.size_bytes
+    assert stripped.integer_errors == () and stripped.ops == full.ops
+    assert (stripped.input_scale, stripped.input_zero_point) == (
+        full.input_scale,
+        full.input_zero_point,
+    )
+    assert (stripped.output_scale, stripped.output_zero_point) == (
+        full.output_scale,
+        full.output_zero_point,
+    )
+    named = Interpreter(model_path=str(full.path)).get_tensor_details()
+    bare = Interpreter(model_path=str(stripped.path)).get_tensor_details()
+    assert any(t["name"] for t in named) and not any(t["name"] for t in bare)
+    assert full.size_bytes - stripped.size_bytes >= sum(len(t["name"]) for t in named)
+    xs = tiny["x_test"]
+    np.testing.assert_array_equal(_run(stripped.path, xs), _run(full.path, xs))
 
 
 def test_float32_twin_is_reported_as_float(tiny: dict[str, Any]) -> None:
