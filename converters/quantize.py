@@ -461,7 +461,7 @@ def convert_int8(
             gates, rounded on a 3-6x finer grid; a graph without LSTM gates converts as with
             ``"calibrated"``, which quantises every activation over the range calibration saw
             (every model converted before 2026-12-07, the previous default v4 among them; the
-            default v13 is converted with ``"saturated"``).
+            defaults v13 and v15 are converted with ``"saturated"``).
             ``quantizer="mlir"`` needs ``"calibrated"``.
         strip_names: write the file without tensor and subgraph names, description and
             signature definitions (:func:`converters._convert_worker.strip_names`): the same
