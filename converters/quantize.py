@@ -465,9 +465,9 @@ def convert_int8(
             ``quantizer="mlir"`` needs ``"calibrated"``.
         strip_names: write the file without tensor and subgraph names, description and
             signature definitions (:func:`converters._convert_worker.strip_names`): the same
-            graph and outputs in fewer bytes (about 15 KB less for the default conv-LSTM, whose
-            unrolled LSTM names hundreds of tensors); the integer check then names tensors by
-            index only.
+            graph and outputs in fewer bytes (about 17 KB less per network of the default
+            conv-LSTM, whose unrolled LSTM names hundreds of tensors); the integer check then
+            names tensors by index only.
         timeout: seconds before the child is killed and ConversionError raised; ``None``
             waits forever.
         worker_cmd: **test hook** -- the command that starts the child instead of
