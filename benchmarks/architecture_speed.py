@@ -94,13 +94,6 @@ def invoke_ms(path: str) -> float:
     return round(1000 * float(np.median(invoke_seconds(it, 300))), 4)
 
 
-def op_names(path: str) -> list[str]:
-    """The operator names of a .tflite graph, in execution order."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    return [op["op_name"] for op in Interpreter(model_path=path)._get_ops_details()]
-
-
 POOLS = [(2, 2), (2, 2), (2, 1), (2, 1)]
 
 VARIANTS = {
@@ -168,10 +161,9 @@ def main() -> None:
             shape = model.input_shape[1:]
             rep = np.random.default_rng(0).normal(0, 1, (32, *shape)).astype(np.float32)
             p8, p32 = f"{tmp}/{i}.int8.tflite", f"{tmp}/{i}.f32.tflite"
-            convert_int8(model, rep, p8, model_name=name)
+            ops[name] = sorted(set(convert_int8(model, rep, p8, model_name=name).ops))
             convert_float32(model, p32, model_name=name)
             files[name] = (p8, p32)
-            ops[name] = sorted(set(op_names(p8)))
         # Every variant is timed once per round, round after round, so that a slow spell of
         # the machine hits all variants alike; each figure is the median over the rounds.
         times = {name: ([], []) for name in files}
